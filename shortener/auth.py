@@ -1,0 +1,32 @@
+"""API keys: which org a bearer key acts for."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+
+
+class ApiKeys:
+    """Looks keys up by their SHA-256, then compares in constant time, so response timing
+    tells an attacker nothing about how much of a guessed key was right."""
+
+    __slots__ = ("_by_digest",)
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._by_digest = {_digest(key): (key.encode(), org) for key, org in keys.items()}
+
+    def org_for(self, authorization: str | None) -> str | None:
+        if not authorization:
+            return None
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key:
+            return None
+        entry = self._by_digest.get(_digest(key.strip()))
+        if entry is None or not hmac.compare_digest(entry[0], key.strip().encode()):
+            return None
+        return entry[1]
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()

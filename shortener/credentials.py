@@ -1,0 +1,71 @@
+"""API and signing keys: required in production, generated once for development."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from shortener.config import Settings, SettingsError
+
+DEV_ORG = "dev"
+API_KEYS_FILE = "api-keys"
+SIGNING_KEYS_FILE = "signing-keys"
+
+
+def _read_or_create(path: Path, make: str) -> tuple[str, bool]:
+    try:
+        return path.read_text().strip(), False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created private and exclusive: if two processes race, one writes, the other reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip(), False
+    with os.fdopen(fd, "w") as file:
+        file.write(make + "\n")
+    return make, True
+
+
+def with_credentials(settings: Settings, announce: bool = False) -> Settings:
+    """The settings with keys filled in, or SettingsError where production lacks them.
+
+    On the embedded store, missing keys are generated into the data dir; with `announce`,
+    a key made just now is printed once, since it is shown nowhere else.
+    """
+    if not settings.embedded:
+        missing = [
+            name
+            for name, value in (
+                ("SHORTENER_API_KEYS", settings.api_keys),
+                ("SHORTENER_SIGNING_KEYS", settings.signing_keys),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                f"{' and '.join(missing)} must be set when SHORTENER_REDIS_URL is set"
+            )
+        return settings
+    updates: dict[str, object] = {}
+    if not settings.api_keys:
+        raw, made = _read_or_create(
+            settings.data_dir / API_KEYS_FILE, f"{secrets.token_urlsafe(24)}:{DEV_ORG}"
+        )
+        key, _, org = raw.rpartition(":")
+        updates["api_keys"] = {key: org}
+        if made and announce:
+            print(
+                f"Development API key for org {org!r}: {key}\n"
+                f"(kept in {settings.data_dir / API_KEYS_FILE}; shown only this once)",
+                flush=True,
+            )
+    if not settings.signing_keys:
+        raw, _ = _read_or_create(
+            settings.data_dir / SIGNING_KEYS_FILE, f"1:{secrets.token_urlsafe(32)}"
+        )
+        version, _, secret = raw.partition(":")
+        updates["signing_keys"] = {int(version): secret}
+    return settings.model_copy(update=updates)

@@ -1,0 +1,31 @@
+"""Errors as RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from starlette.responses import Response
+
+from shortener.schemas import Problem
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class HTTPProblem(Exception):
+    """Raised anywhere in the HTTP layer; rendered as application/problem+json."""
+
+    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    problem = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail)
+    return Response(
+        problem.model_dump_json(),
+        status_code=status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )

@@ -1,0 +1,89 @@
+"""The JSON shapes of the public API, as pydantic models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_BATCH = 1000
+
+ContactId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class Recipient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    contact_id: ContactId | None = None
+    tracking_consent: bool = False
+
+
+class ShortenRequest(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "message_id": "campaign-7/recipient-42",
+                    "content_type": "text",
+                    "body": "Your order shipped: https://track.example.com/o/123",
+                    "recipient": {"contact_id": "c-42", "tracking_consent": True},
+                    "non_trackable": ["https://example.com/terms"],
+                }
+            ]
+        },
+    )
+
+    message_id: MessageId | None = Field(
+        default=None,
+        description="Unique per org; a retry with the same id returns the same result.",
+    )
+    content_type: Literal["text", "html"] = "text"
+    body: str
+    recipient: Recipient | None = None
+    non_trackable: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    messages: list[ShortenRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ShortLink(BaseModel):
+    url: str = Field(description="The link exactly as it appeared in the body.")
+    short_url: str | None
+    code: str | None
+    tracked: bool
+    tracking_url: str | None
+
+
+class SegmentInfo(BaseModel):
+    encoding: Literal["GSM-7", "UCS-2"]
+    characters: int
+    segments: int
+
+
+class Segments(BaseModel):
+    before: SegmentInfo
+    after: SegmentInfo
+
+
+class ShortenResult(BaseModel):
+    body: str
+    links: list[ShortLink]
+    segments: Segments | None
+
+
+class BatchResult(BaseModel):
+    results: list[ShortenResult]
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from shortener.app import create_app
+from shortener.config import Settings
+from tests.redis_servers import RedisServer, free_port
+
+API_KEY = "test-key-org-a-0123456789"
+OTHER_KEY = "test-key-org-b-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
+BASE_URL = "http://sho.rt"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_server.url)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_settings(redis_server: RedisServer, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_server.url,
+            "data_dir": tmp_path / "data",
+            "base_url": BASE_URL,
+            "api_keys": {API_KEY: "org-a", OTHER_KEY: "org-b"},
+            "signing_keys": {1: "signing-secret-one-0123456789"},
+            "redis_timeout_seconds": 1.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+async def open_client(settings: Settings) -> tuple[httpx.AsyncClient, Any]:
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    return client, lifespan
+
+
+@pytest.fixture
+async def client_for(
+    redis: aioredis.Redis,
+) -> AsyncIterator[Callable[[Settings], Any]]:
+    opened: list[tuple[httpx.AsyncClient, Any]] = []
+
+    async def open_(settings: Settings) -> httpx.AsyncClient:
+        pair = await open_client(settings)
+        opened.append(pair)
+        return pair[0]
+
+    yield open_
+    for client, lifespan in reversed(opened):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(
+    client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
+) -> httpx.AsyncClient:
+    result: httpx.AsyncClient = await client_for(make_settings())
+    return result

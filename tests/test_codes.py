@@ -1,0 +1,111 @@
+"""Short codes: compact, distinct, and unforgeable without the key."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shortener.codes import ALPHABET, MAX_SERIAL, TAG_BITS, CodeCodec, SerialAllocator
+from shortener.store import Store
+from tests.conftest import AUTH
+
+codec = CodeCodec(b"k" * 32)
+
+
+def test_codes_round_trip_and_stay_short() -> None:
+    for serial in (1, 2, 511, 512, 10**6, 10**9, 10**9 + 10**6, MAX_SERIAL):
+        code = codec.encode(serial)
+        assert codec.decode(code) == serial
+        assert set(code) <= set(ALPHABET)
+    assert len(codec.encode(1)) <= 7
+    assert len(codec.encode(10**9)) <= 12
+    assert len(codec.encode(MAX_SERIAL)) == 12
+    with pytest.raises(ValueError):
+        codec.encode(MAX_SERIAL + 1)
+    with pytest.raises(ValueError):
+        codec.encode(0)
+
+
+def test_another_key_makes_other_codes_and_refuses_these() -> None:
+    other = CodeCodec(b"o" * 32)
+    codes = [codec.encode(serial) for serial in range(1, 2000)]
+    assert all(other.decode(code) is None for code in codes)
+    assert not set(codes) & {other.encode(serial) for serial in range(1, 2000)}
+
+
+@given(st.integers(min_value=1, max_value=MAX_SERIAL))
+def test_every_single_character_change_is_refused(serial: int) -> None:
+    code = codec.encode(serial)
+    for position in range(len(code)):
+        for replacement in random.sample(ALPHABET, 8):
+            if replacement == code[position]:
+                continue
+            mutated = code[:position] + replacement + code[position + 1 :]
+            assert codec.decode(mutated) is None
+
+
+@given(st.text(max_size=20))
+def test_arbitrary_text_never_decodes_or_crashes(text: str) -> None:
+    assert codec.decode(text) is None
+
+
+def test_tag_bits_look_uniform() -> None:
+    # A biased tag would make guessing cheaper than 2**-35; check each bit's frequency.
+    counts = [0] * TAG_BITS
+    samples = 4000
+    for serial in range(1, samples + 1):
+        number = 0
+        for char in codec.encode(serial):
+            number = number * 62 + ALPHABET.index(char)
+        tag = number & ((1 << TAG_BITS) - 1)
+        for bit in range(TAG_BITS):
+            counts[bit] += tag >> bit & 1
+    assert all(0.45 * samples < count < 0.55 * samples for count in counts)
+
+
+async def test_allocators_in_many_processes_never_share_a_serial(redis: aioredis.Redis) -> None:
+    store = Store(redis, timeout=2)
+    allocators = [SerialAllocator(store.reserve_blocks) for _ in range(4)]
+
+    async def take(allocator: SerialAllocator, size: int) -> list[int]:
+        return await allocator.allocate(size)
+
+    batches = await asyncio.gather(
+        *(take(allocators[i % 4], random.choice((1, 3, 700))) for i in range(80))
+    )
+    serials = [serial for batch in batches for serial in batch]
+    assert len(serials) == len(set(serials))
+    assert min(serials) >= 1
+
+
+async def _hget_calls(redis: aioredis.Redis) -> int:
+    stats: dict[str, Any] = await redis.info("commandstats")
+    return int(stats.get("cmdstat_hget", {}).get("calls", 0))
+
+
+async def test_forged_and_mutated_codes_are_refused_without_a_redis_lookup(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    response = await client.post(
+        "/v1/messages/shorten", json={"body": "https://a.example/"}, headers=AUTH
+    )
+    code = response.json()["links"][0]["code"]
+    assert (await client.get(f"/{code}")).status_code == 302
+    await redis.config_resetstat()
+    tries = [code[:i] + c + code[i + 1 :] for i in range(len(code)) for c in "aZ9" if c != code[i]]
+    tries += ["".join(random.choices(string.ascii_letters, k=len(code))) for _ in range(50)]
+    tries += [code + "x", code[:-1], "0" + code[1:], "%00", "a" * 300, "ab.cd", "..%2f"]
+    for forged in tries:
+        response = await client.get(f"/{forged}")
+        assert response.status_code == 404, forged
+    assert await _hget_calls(redis) == 0
+    assert (await client.get(f"/{code}")).status_code == 302
+    assert await _hget_calls(redis) == 1
