@@ -1,13 +1,41 @@
-"""Finding the links in an SMS body."""
+"""Finding the links in an SMS body.
+
+A link is what twitter-text (the rules behind t.co) takes for one, so that senders who know how
+Twitter treats their text get the same result here:
+
+- `http://` or `https://` (any case) followed by a host, or a host alone. Either way the host must
+  end in a known top-level domain (`shortener/data/tlds.txt`); IP addresses and single names such
+  as `localhost` are never links. No other scheme is recognised, so whatever is returned starts
+  with http(s):// or with the host itself.
+- A host with a scheme may be written in any script. A host without one is made of Latin, Greek
+  and Cyrillic letters, digits, `-` and `_`, but for a unicode TLD: in Chinese or Japanese, which
+  put no space between words, the text before such a host is not part of it.
+- A link does not start right after a digit or a Latin, Greek or Cyrillic letter, nor after `@`,
+  `$` or `#` (e-mail addresses, mentions, cashtags, hashtags); a host without a scheme not after
+  `-`, `_`, `.` or `/` either, which keeps the tails of invalid hosts and of other schemes
+  (`ftp://`, `javascript:...//`) from being picked up on their own.
+- A path, query or fragment holds ASCII letters and digits, Latin, Greek and Cyrillic letters,
+  currency signs and URL punctuation; it ends at anything else (spaces, quotes, angle brackets,
+  CJK text and punctuation, emoji). A bracket belongs to the link only when it is balanced
+  inside it, and punctuation that ends a sentence (`.,:;!?'`...) is not part of the link's end.
+- The path of a t.co link is only its slug (at most 40 letters and digits) plus a query: t.co
+  links are often followed by text such as `'s`, and a longer slug is not a t.co link at all.
+
+Every pattern is possessive and every loop moves on, so the time taken grows linearly with the
+length of the text, whatever it holds.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-# Up to the first whitespace; closing punctuation that ends a sentence is trimmed below.
-_LINK = re.compile(r"(?i)\bhttps?://[^\s<>\"]+")
-_TRAILING = ".,;:!?'\")]}>"
+from shortener.tlds import load_tlds
+
+__all__ = ["FoundLink", "find_links"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,17 +47,281 @@ class FoundLink:
     url: str
 
 
+_TLDS = load_tlds()
+# A TLD may be written in either form, and the punycode one is the longer.
+_MAX_TLD_LENGTH = max(
+    len(tld if tld.isascii() else "xn--" + tld.encode("punycode").decode()) for tld in _TLDS
+)
+_MAX_LABEL_LENGTH = 63
+_MAX_HOST_LENGTH = 253
+_MAX_TCO_SLUG_LENGTH = 40
+
+
+def _code_points(ranges: Iterable[tuple[int, int]], categories: tuple[str, ...]) -> set[int]:
+    """The code points in `ranges` (inclusive) whose general category starts with one of
+    `categories`."""
+    return {
+        code
+        for low, high in ranges
+        for code in range(low, high + 1)
+        if unicodedata.category(chr(code)).startswith(categories)
+    }
+
+
+def _char_class(codes: Iterable[int]) -> str:
+    """The inside of a regex `[...]` matching exactly `codes`, as ranges."""
+    parts: list[str] = []
+    ordered = sorted(set(codes))
+    index = 0
+    while index < len(ordered):
+        low = high = ordered[index]
+        while index + 1 < len(ordered) and ordered[index + 1] == high + 1:
+            index += 1
+            high = ordered[index]
+        parts.append(
+            re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}"
+        )
+        index += 1
+    return "".join(parts)
+
+
+def _ascii(chars: str) -> set[int]:
+    return {ord(char) for char in chars}
+
+
+_ALNUM = _ascii("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+# Letters, marks and digits of the Latin, Greek and Cyrillic scripts: words in them are separated
+# by spaces, so one of them right before or after a name means the name is part of a longer word.
+_WORD_LETTERS = _code_points(
+    [
+        (0x00C0, 0x02FF),  # Latin-1 letters, Latin Extended-A and -B, IPA, modifier letters
+        (0x0300, 0x036F),  # combining diacritics
+        (0x0370, 0x03FF),  # Greek
+        (0x0400, 0x052F),  # Cyrillic and its supplement
+        (0x1C80, 0x1C8F),  # Cyrillic Extended-C
+        (0x1E00, 0x1FFF),  # Latin Extended Additional, Greek Extended
+        (0x2C60, 0x2C7F),  # Latin Extended-C
+        (0x2DE0, 0x2DFF),  # Cyrillic Extended-A
+        (0xA640, 0xA69F),  # Cyrillic Extended-B
+        (0xA720, 0xA7FF),  # Latin Extended-D
+        (0xAB30, 0xAB6F),  # Latin Extended-E
+    ],
+    ("L", "M", "N"),
+)
+
+# What a label of a host without a scheme is made of.
+_BARE_LABEL = _ALNUM | _ascii("-_") | _WORD_LETTERS
+
+# A host after a scheme may be in any script; punctuation and spaces of every script end it, and
+# so do the CJK and full-width punctuation blocks, symbols included (postal mark, full-width
+# dollar and plus signs, ...).
+_NOT_IN_HOST = set(range(0x3000, 0x3040)) | set(range(0xFE10, 0xFE20)) | set(range(0xFE30, 0xFE70))
+_NOT_IN_HOST |= set(range(0xFF01, 0xFF10)) | set(range(0xFF1A, 0xFF21)) | set(range(0xFF3B, 0xFF41))
+_NOT_IN_HOST |= set(range(0xFF5B, 0xFF66)) | set(range(0xFFF0, 0x10000))
+_HOST_LETTER = _BARE_LABEL | (_code_points([(0x80, 0xFFFF)], ("L", "M", "N", "S")) - _NOT_IN_HOST)
+# Beyond the BMP (CJK extensions, emoji, historic scripts) everything counts as a letter but the
+# tag characters and the private use planes; checking each of those code points would cost
+# a noticeable time at import for no practical gain.
+_ASTRAL_HOST_LETTERS = "\U00010000-\U000dffff\U000e0100-\U000e01ef"
+
+# A name right after one of these continues a longer word, mention, cashtag or hashtag.
+_NOT_BEFORE_LINK = _ALNUM | _WORD_LETTERS | _ascii("@$#") | {0xFF20, 0xFF04, 0xFF03}
+_NOT_BEFORE_BARE_HOST = _NOT_BEFORE_LINK | _BARE_LABEL | _ascii("./")
+# A TLD or port followed by one of these is the start of a longer word or of an e-mail address.
+_NOT_AFTER_HOST = frozenset(chr(code) for code in _BARE_LABEL | _ascii("@+") | {0xFF20})
+
+_PATH_CHAR = _ALNUM | _WORD_LETTERS | _ascii("!*';:=+,.$/%#[]-_~|&@?()") | {0x2013}
+# Currency signs (Latin-1 and the Currency Symbols block): shop and search links carry them in
+# their queries, as in ?q=€5.
+_PATH_CHAR |= _code_points([(0x00A0, 0x00FF), (0x20A0, 0x20CF)], ("Sc",))
+# Characters a link does not end in: they end a sentence or a clause far more often than a URL.
+_NOT_AT_END = "!*';:,.$%~|@?\u2013"
+
+_HOST = _char_class(_HOST_LETTER) + _ASTRAL_HOST_LETTERS
+_LABEL = _char_class(_BARE_LABEL)
+_CANDIDATE = re.compile(
+    # Case is ignored in ASCII only: under re.IGNORECASE the long s (U+017F) would match "s".
+    rf"(?<![{_char_class(_NOT_BEFORE_LINK)}])(?P<scheme>[Hh][Tt][Tt][Pp][Ss]?://)"
+    rf"(?P<host>[{_HOST}.]*+)"
+    # A run of labels with at least one dot (one that does not end a sentence); after a final
+    # dot, a unicode TLD may follow.
+    rf"|(?<![{_char_class(_NOT_BEFORE_BARE_HOST)}])"
+    rf"(?P<bare>[{_LABEL}]++\.(?=[{_HOST}])[{_LABEL}.]*+(?:(?<=\.)[{_HOST}]++)?)"
+)
+# Where a link may be: every candidate holds one of these, and finding them is several times
+# faster than trying the lookbehinds above at every character.
+_ANCHOR = re.compile(rf"://|\.(?<=[{_LABEL}]\.)(?=[{_HOST}])")
+_LABEL_RUN = re.compile(rf"[{_LABEL}]*+")
+_BAD_LABEL = re.compile(r"(?<![^.])[-_.]|[-_](?![^.])")
+_PORT = re.compile(rf":[0-9]{{1,5}}(?![{_char_class(map(ord, _NOT_AFTER_HOST))}])")
+_PATH = re.compile(rf"[{_char_class(_PATH_CHAR)}]++")
+_BRACKET = re.compile(r"[()\[\]]")
+_OPENING = {")": "(", "]": "["}
+_TCO_SLUG = re.compile(r"/[0-9A-Za-z]++")
+
+
+def _is_tld(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in _TLDS:
+        return True
+    if lowered.startswith("xn--"):
+        decoded = _punycode(lowered)
+        return decoded is not None and decoded in _TLDS
+    return False
+
+
+def _punycode(label: str) -> str | None:
+    """The unicode form of an `xn--` label, or None when it is not valid punycode."""
+    try:
+        return label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return None
+
+
+def _tld_length(text: str, region: str, start: int, stop: int, region_end: int) -> int:
+    """The length of the longest TLD that starts at `region[start]`, ends by `stop` and is not
+    followed by a letter that would make it part of a longer word; 0 when there is none."""
+    for end in range(min(stop, start + _MAX_TLD_LENGTH), start, -1):
+        if end < len(region):
+            follower = region[end]
+        else:
+            follower = text[region_end] if region_end < len(text) else ""
+        if follower not in _NOT_AFTER_HOST and _is_tld(region[start:end]):
+            return end - start
+    return 0
+
+
+def _host_length(text: str, region: str, region_start: int) -> int:
+    """The length of the longest host at the start of `region` (a run of labels and dots in
+    `text` at `region_start`) that ends in a TLD; 0 when there is none."""
+    bad = _BAD_LABEL.search(region)
+    dot = region.rfind(".", 0, bad.start() if bad else len(region))
+    region_end = region_start + len(region)
+    while dot > 0:
+        chunk_end = region.find(".", dot + 1)
+        tld = _tld_length(
+            text, region, dot + 1, len(region) if chunk_end < 0 else chunk_end, region_end
+        )
+        previous = region.rfind(".", 0, dot)
+        # Underscores occur in subdomains (DNS records of services) but never in a registered
+        # domain name.
+        if tld and "_" not in region[previous + 1 : dot]:
+            return dot + 1 + tld
+        dot = previous
+    return 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _encoded_length(label: str) -> int | None:
+    """The length of a label in the form DNS sees, `xn--` and punycode for a unicode one; None
+    if it has no such form."""
+    if label.isascii():
+        if label[:4].lower() == "xn--" and _punycode(label.lower()) is None:
+            return None
+        return len(label)
+    if label[:4].lower() == "xn--":
+        return None
+    # The punycode codec is pure Python and slow next to everything else here, and the hosts
+    # of a sender's links recur from message to message.
+    try:
+        return len("xn--") + len(label.encode("punycode"))
+    except UnicodeError:
+        return None
+
+
+def _valid_host(host: str) -> bool:
+    """Whether the host fits DNS limits once encoded, and its `xn--` labels are punycode."""
+    labels = host.split(".")
+    # An encoded label is never shorter than the label itself; checking that first keeps very
+    # long labels away from the punycode codec, whose time grows faster than their length.
+    if len(host) > _MAX_HOST_LENGTH or any(len(label) > _MAX_LABEL_LENGTH for label in labels):
+        return False
+    total = -1
+    for label in labels:
+        size = _encoded_length(label)
+        if size is None or size > _MAX_LABEL_LENGTH:
+            return False
+        total += size + 1
+    return total <= _MAX_HOST_LENGTH
+
+
+def _balanced_end(text: str, start: int, stop: int) -> int:
+    """Where the path in `text[start:stop]` ends: before its first unbalanced bracket and before
+    the punctuation it ends in."""
+    cut = stop
+    open_at: list[tuple[int, str]] = []
+    for bracket in _BRACKET.finditer(text, start, stop):
+        char = bracket.group()
+        if char in "([":
+            open_at.append((bracket.start(), char))
+        elif open_at and open_at[-1][1] == _OPENING[char]:
+            open_at.pop()
+        else:
+            cut = bracket.start()
+            break
+    if open_at:
+        cut = open_at[0][0]
+    return start + len(text[start:cut].rstrip(_NOT_AT_END))
+
+
+def _path_end(text: str, start: int, tco: bool) -> int | None:
+    """Where the path, query or fragment at `text[start]` ends; None if it makes the link
+    invalid."""
+    stop = _PATH.match(text, start)
+    if stop is None:
+        return start
+    if tco:
+        slug = _TCO_SLUG.match(text, start)
+        if slug is not None:
+            if slug.end() - start - 1 > _MAX_TCO_SLUG_LENGTH:
+                return None
+            if not text.startswith("?", slug.end()):
+                return slug.end()
+            return _balanced_end(text, slug.end(), stop.end())
+    return _balanced_end(text, start, stop.end())
+
+
+def _link_end(text: str, match: re.Match[str]) -> int | None:
+    """Where the link found by `_CANDIDATE` ends, or None if it is not a link after all."""
+    group = "host" if match.group("scheme") else "bare"
+    region = match.group(group)
+    region_start = match.start(group)
+    length = _host_length(text, region, region_start)
+    if not length or not _valid_host(host := region[:length]):
+        return None
+    end = region_start + length
+    if text.startswith(":", end) and (port := _PORT.match(text, end)) is not None:
+        end = port.end()
+    if end < len(text) and text[end] in "/?#":
+        return _path_end(text, end, host.lower() == "t.co")
+    return end
+
+
 def find_links(text: str) -> list[FoundLink]:
-    found = []
-    for match in _LINK.finditer(text):
-        url = match.group()
-        while url and url[-1] in _TRAILING:
-            # A closing bracket that closes one opened inside the link belongs to it.
-            closer = url[-1]
-            opener = {")": "(", "]": "[", "}": "{"}.get(closer)
-            if opener and url.count(opener) >= url.count(closer):
-                break
-            url = url[:-1]
-        if "://" in url and len(url) > url.index("://") + 3:
-            found.append(FoundLink(match.start(), match.start() + len(url), url))
+    """The links in `text`, in order of appearance and not overlapping."""
+    # Every host has a dot before its TLD, so most short texts are done with here.
+    if "." not in text:
+        return []
+    found: list[FoundLink] = []
+    backwards = ""
+    position = 0
+    while (anchor := _ANCHOR.search(text, position)) is not None:
+        at = anchor.start()
+        if text[at] == ":":
+            start = at - 5 if at and text[at - 1] in "sS" else at - 4
+        else:
+            # The labels before the first dot of a host, read from right to left.
+            backwards = backwards or text[::-1]
+            labels = _LABEL_RUN.match(backwards, len(text) - at)
+            start = len(text) - labels.end() if labels else at
+        # Only the scheme or first label of a candidate can start it: the lookbehinds in
+        # _CANDIDATE reject every position in between. A start before `position` was tried.
+        match = _CANDIDATE.match(text, start) if start >= position else None
+        end = None if match is None else _link_end(text, match)
+        if end is None:
+            position = at + 1
+        else:
+            found.append(FoundLink(start, end, text[start:end]))
+            position = end
     return found

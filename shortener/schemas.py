@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_BATCH = 1000
+# The most a concatenated SMS can carry: 255 segments of 153 GSM-7 characters, rounded up.
+MAX_SMS_CHARACTERS = 40_000
 
 ContactId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -43,6 +46,15 @@ class ShortenRequest(BaseModel):
     body: str
     recipient: Recipient | None = None
     non_trackable: list[str] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _sms_sized(self) -> ShortenRequest:
+        if self.content_type == "text" and len(self.body) > MAX_SMS_CHARACTERS:
+            raise ValueError(
+                f"a text body can have at most {MAX_SMS_CHARACTERS} characters "
+                "(255 concatenated SMS segments)"
+            )
+        return self
 
 
 class BatchRequest(BaseModel):
@@ -87,3 +99,26 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+
+
+class ConsentRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [{"tracking": False}]})
+
+    tracking: bool = Field(strict=True, description="false: the contact opted out of tracking.")
+
+
+class InteractionOut(BaseModel):
+    id: str
+    type: Literal["click", "open"]
+    at: datetime
+    link_id: str | None
+    code: str | None
+    message_id: str | None
+    contact_id: str | None
+    url: str
+    bot: bool
+
+
+class InteractionPage(BaseModel):
+    interactions: list[InteractionOut]
+    next: str | None = Field(description="Pass as `after` to read on from here.")

@@ -267,3 +267,53 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_every_kind_of_link_lands_where_it_was_written(
+    client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
+) -> None:
+    client = await client_for(make_settings(http_only_hosts=frozenset({"legacy.example.com"})))
+    body = (
+        "Sale!www.shop.com/deal. Order:https://a.co/x (see shop.com/deal) "
+        "訂單：https://example.com/x。謝謝 <https://example.com/a?b=c&d=e#frag> "
+        "https://en.wikipedia.org/wiki/Python_(language) bücher.de/straße "
+        "legacy.example.com/old and https://example.com/%E2%82%AC"
+    )
+    expected = {
+        "www.shop.com/deal": "https://www.shop.com/deal",
+        "https://a.co/x": "https://a.co/x",
+        "shop.com/deal": "https://shop.com/deal",
+        "https://example.com/x": "https://example.com/x",
+        "https://example.com/a?b=c&d=e#frag": "https://example.com/a?b=c&d=e#frag",
+        "https://en.wikipedia.org/wiki/Python_(language)": (
+            "https://en.wikipedia.org/wiki/Python_(language)"
+        ),
+        "bücher.de/straße": "https://xn--bcher-kva.de/stra%C3%9Fe",
+        "legacy.example.com/old": "http://legacy.example.com/old",
+        "https://example.com/%E2%82%AC": "https://example.com/%E2%82%AC",
+    }
+    result = await shorten(client, body)
+    assert [link["url"] for link in result["links"]] == list(expected)
+    rebuilt = result["body"]
+    for link in result["links"]:
+        rebuilt = rebuilt.replace(link["short_url"], link["url"], 1)
+        tap = await client.get(f"/{link['code']}")
+        assert tap.status_code == 302
+        assert tap.headers["location"] == expected[link["url"]]
+    assert rebuilt == body
+
+
+async def test_dangerous_schemes_are_never_shortened(client: httpx.AsyncClient) -> None:
+    body = (
+        "javascript:alert(1) data:text/html,<b>x</b> vbscript:x file:///etc/passwd "
+        "ftp://files.example.com/a tel:+15551234 mailto:bob@shop.com"
+    )
+    result = await shorten(client, body)
+    assert result["links"] == []
+    assert result["body"] == body
+
+
+async def test_a_text_body_longer_than_any_sms_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/messages/shorten", json={"body": "a." * 20_001}, headers=AUTH)
+    assert response.status_code == 422
+    assert "40000 characters" in response.json()["detail"]
