@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -18,13 +20,23 @@ from starlette.routing import Route
 
 from shortener import embedded
 from shortener.auth import ApiKeys
+from shortener.bots import is_bot
 from shortener.codes import CodeCodec
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
-from shortener.links import LinkPolicy, MessageConflict, Shortener, TapOutcome, UnsupportedContent
+from shortener.interactions import INTERACTION_TYPES, ClickRecorder, Visitor
+from shortener.links import InvalidSignature, LinkPolicy, MessageConflict, Shortener, TapOutcome
 from shortener.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
 from shortener.problems import HTTPProblem, problem_response
-from shortener.schemas import BatchRequest, BatchResult, ShortenRequest
+from shortener.schemas import (
+    BatchRequest,
+    BatchResult,
+    ConsentRequest,
+    InteractionOut,
+    InteractionPage,
+    ShortenRequest,
+)
+from shortener.signing import LinkSigner
 from shortener.store import Store, StoreUnavailable, connect
 
 log = logging.getLogger("shortener")
@@ -32,6 +44,15 @@ M = TypeVar("M", bound=BaseModel)
 
 JSON = "application/json"
 _HTML_HEADERS = {"cache-control": "no-store"}
+_NO_STORE = {
+    "cache-control": "no-store, no-cache, must-revalidate, max-age=0",
+    "pragma": "no-cache",
+}
+_CURSOR = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+# The smallest transparent GIF: 1x1, one transparent colour.
+PIXEL_GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
 
 
 @dataclass(slots=True)
@@ -113,17 +134,93 @@ async def shorten_batch(request: Request) -> Response:
     return _json(BatchResult(results=results))
 
 
+def _visitor(request: Request) -> Visitor:
+    if request.method == "HEAD":
+        return Visitor.PROBE
+    return Visitor.BOT if is_bot(request.headers.get("user-agent", "")) else Visitor.PERSON
+
+
+def _redirect(location: str) -> Response:
+    return Response(status_code=302, headers={"location": location, "cache-control": "no-store"})
+
+
 async def tap(request: Request) -> Response:
     services = _services(request)
-    result = await services.shortener.tap(request.path_params["code"])
+    result = await services.shortener.tap(request.path_params["code"], _visitor(request))
     if result.outcome is TapOutcome.REDIRECT and result.link is not None:
-        return Response(
-            status_code=302,
-            headers={"location": result.link.target, "cache-control": "no-store"},
-        )
+        return _redirect(result.link.target)
     if result.outcome is TapOutcome.EXPIRED:
         return Response(EXPIRED_PAGE, 410, _HTML_HEADERS, "text/html; charset=utf-8")
     return Response(NOT_FOUND_PAGE, 404, _HTML_HEADERS, "text/html; charset=utf-8")
+
+
+async def follow_tracked(request: Request) -> Response:
+    services = _services(request)
+    query = request.query_params
+    target, digest, version = (query.get(k) for k in ("targetUrl", "digest", "secretVersion"))
+    if not target or not digest or not version:
+        raise HTTPProblem(400, "a tracked link needs targetUrl, digest and secretVersion")
+    if not version.isdigit() or len(version) > 9:
+        raise HTTPProblem(400, "secretVersion must be a whole number")
+    location = await services.shortener.follow(
+        request.path_params["org_hash"],
+        request.path_params["link_id"],
+        target,
+        digest,
+        int(version),
+        _visitor(request),
+    )
+    return _redirect(location)
+
+
+async def open_pixel(request: Request) -> Response:
+    services = _services(request)
+    await services.shortener.open(
+        request.path_params["org_hash"], request.path_params["link_id"], _visitor(request)
+    )
+    return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
+
+
+async def set_consent(request: Request) -> Response:
+    services = _services(request)
+    org = _org(request, services)
+    contact_id = request.path_params["contact_id"]
+    if not 1 <= len(contact_id) <= 256:
+        raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
+    consent = await _parse(request, ConsentRequest, services)
+    await services.shortener.recorder.set_consent(org, contact_id, consent.tracking)
+    return Response(status_code=204)
+
+
+async def list_interactions(request: Request) -> Response:
+    services = _services(request)
+    org = _org(request, services)
+    after = request.query_params.get("after") or None
+    if after is not None and not _CURSOR.match(after):
+        raise HTTPProblem(400, "after must be a cursor returned as 'next' by an earlier call")
+    raw_limit = request.query_params.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+        raise HTTPProblem(400, "limit must be a whole number from 1 to 1000")
+    page = await services.shortener.recorder.page(org, after, int(raw_limit))
+    return _json(
+        InteractionPage(
+            interactions=[
+                InteractionOut(
+                    id=item.id,
+                    type=INTERACTION_TYPES[item.type],  # type: ignore[arg-type]
+                    at=datetime.fromtimestamp(int(item.id.split("-")[0]) / 1000, UTC),
+                    link_id=item.link_id,
+                    code=item.code,
+                    message_id=item.message_id,
+                    contact_id=item.contact_id,
+                    url=item.url,
+                    bot=item.bot,
+                )
+                for item in page.interactions
+            ],
+            next=page.next,
+        )
+    )
 
 
 async def healthz(request: Request) -> Response:
@@ -149,8 +246,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, MessageConflict):
         return problem_response(409, str(exc))
-    if isinstance(exc, UnsupportedContent):
-        return problem_response(422, str(exc))
+    if isinstance(exc, InvalidSignature):
+        return problem_response(400, "this tracked link is not valid: " + str(exc))
     log.warning("store unavailable: %s", exc)
     return problem_response(
         503, "the link store is not answering; try again shortly", {"retry-after": "1"}
@@ -182,15 +279,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 log.warning(
                     "Redis refused CONFIG SET %s; links will use more memory", ", ".join(refused)
                 )
-            codec = CodeCodec(await store.code_secret())
             policy = LinkPolicy(
                 base_url=configured.base_url,
                 ttl_seconds=configured.link_ttl_seconds,
                 schemeless_scheme=configured.schemeless_scheme,
                 http_only_hosts=configured.http_only_hosts,
             )
+            secret = await store.code_secret()
+            signer = LinkSigner(configured.signing_keys, secret, configured.base_url)
+            recorder = ClickRecorder(
+                store,
+                window_seconds=configured.tracking_window_seconds,
+                retain_seconds=max(configured.link_ttl_seconds, configured.tracking_window_seconds),
+            )
+            shortener = Shortener(store, CodeCodec(secret), signer, recorder, policy)
+            await shortener.remember_orgs(set(configured.api_keys.values()))
             app.state.services = Services(
-                configured, store, Shortener(store, codec, policy), ApiKeys(configured.api_keys)
+                configured, store, shortener, ApiKeys(configured.api_keys)
             )
             yield
         finally:
@@ -202,6 +307,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/v1/messages/shorten", shorten, methods=["POST"]),
         Route("/v1/messages/batch", shorten_batch, methods=["POST"]),
+        Route("/v1/contacts/{contact_id}/consent", set_consent, methods=["PUT"]),
+        Route("/v1/interactions", list_interactions, methods=["GET"]),
+        Route("/api/orgs/{org_hash}/r/{link_id}", follow_tracked, methods=["GET", "HEAD"]),
+        Route("/api/orgs/{org_hash}/o/{link_id}", open_pixel, methods=["GET", "HEAD"]),
         Route("/{code}", tap, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
@@ -211,7 +320,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             HTTPProblem: _on_problem,
             HTTPException: _on_http_exception,
             MessageConflict: _on_domain_error,
-            UnsupportedContent: _on_domain_error,
+            InvalidSignature: _on_domain_error,
             StoreUnavailable: _on_domain_error,
             Exception: _on_unexpected,
         },

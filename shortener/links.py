@@ -1,15 +1,18 @@
-"""Shortening messages and resolving taps: the domain, free of HTTP."""
+"""Shortening messages and following links: the domain, free of HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
+from shortener import markup
 from shortener.codes import CodeCodec, SerialAllocator
 from shortener.detection import find_links
+from shortener.interactions import ClickRecorder, Visitor
 from shortener.schemas import (
     SegmentInfo,
     Segments,
@@ -18,16 +21,19 @@ from shortener.schemas import (
     ShortLink,
 )
 from shortener.segments import count_segments
-from shortener.store import MessageClaim, Store, StoredLink
+from shortener.signing import LinkSigner
+from shortener.store import LinkKind, MessageClaim, Store, StoredLink
 from shortener.targets import InvalidTarget, redirect_target
+
+PIXEL_TARGET = "-"
 
 
 class MessageConflict(Exception):
     """A message id was reused for a different message."""
 
 
-class UnsupportedContent(Exception):
-    """The message's content type cannot be shortened by this service."""
+class InvalidSignature(Exception):
+    """A tracked link whose digest, version or org does not check out."""
 
 
 class TapOutcome(enum.Enum):
@@ -50,14 +56,23 @@ class LinkPolicy:
     http_only_hosts: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class _Need:
+    """A link record a message needs; identical needs of one message share one record."""
+
+    kind: LinkKind
+    target: str
+
+
 @dataclass(slots=True)
 class _Draft:
-    """One message on its way: its links found, its serials still to be given."""
+    """One message on its way: what it needs stored, and how to render it once the needed
+    records have their ids."""
 
-    org: str
     request: ShortenRequest
-    spans: list[tuple[int, int, str, str]]  # start, end, url as written, redirect target
     fingerprint: str
+    needs: list[_Need] = field(default_factory=list)
+    render: Callable[[dict[_Need, str]], ShortenResult] | None = None
 
 
 class Shortener:
@@ -65,14 +80,21 @@ class Shortener:
         self,
         store: Store,
         codec: CodeCodec,
+        signer: LinkSigner,
+        recorder: ClickRecorder,
         policy: LinkPolicy,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.codec = codec
+        self.signer = signer
+        self.recorder = recorder
         self.policy = policy
         self.clock = clock
         self.allocator = SerialAllocator(store.reserve_blocks)
+        self._orgs: dict[str, str] = {}
+
+    # Shortening
 
     def _target(self, url: str) -> str:
         scheme = self.policy.schemeless_scheme
@@ -82,19 +104,114 @@ class Shortener:
                 scheme = "http"
         return redirect_target(url, schemeless_scheme=scheme)
 
+    def _excluded(self, entries: Iterable[str]) -> frozenset[str]:
+        """The non-trackable list, as written and as redirect targets."""
+        excluded = set()
+        for entry in entries:
+            excluded.add(entry)
+            with contextlib.suppress(InvalidTarget):
+                excluded.add(self._target(entry.strip()))
+        return frozenset(excluded)
+
     def _draft(self, org: str, request: ShortenRequest) -> _Draft:
-        if request.content_type != "text":
-            raise UnsupportedContent("only content_type 'text' can be shortened")
-        spans = []
-        for found in find_links(request.body):
+        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
+        draft = _Draft(request, fingerprint)
+        consent = request.recipient is not None and request.recipient.tracking_consent
+        excluded = self._excluded(request.non_trackable)
+        if request.content_type == "html":
+            self._draft_html(org, draft, consent, excluded)
+        else:
+            self._draft_text(org, draft, consent, excluded)
+        return draft
+
+    def _draft_text(self, org: str, draft: _Draft, consent: bool, excluded: frozenset[str]) -> None:
+        body = draft.request.body
+        spans: list[tuple[int, int, str, _Need]] = []
+        for found in find_links(body):
             try:
                 target = self._target(found.url)
             except InvalidTarget:
                 # Not something a redirect may point at; it stays in the body as written.
                 continue
-            spans.append((found.start, found.end, found.url, target))
-        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
-        return _Draft(org, request, spans, fingerprint)
+            tracked = consent and found.url not in excluded and target not in excluded
+            need = _Need(LinkKind.TRACKED_SHORT if tracked else LinkKind.SHORT, target)
+            spans.append((found.start, found.end, found.url, need))
+        draft.needs = list(dict.fromkeys(span[3] for span in spans))
+
+        def render(ids: dict[_Need, str]) -> ShortenResult:
+            pieces: list[str] = []
+            links: list[ShortLink] = []
+            position = 0
+            for start, end, url, need in spans:
+                code = ids[need]
+                short_url = f"{self.policy.base_url}/{code}"
+                pieces += (body[position:start], short_url)
+                position = end
+                tracking_url = (
+                    self.signer.tracking_url(org, code, need.target) if need.kind.tracked else None
+                )
+                links.append(
+                    ShortLink(
+                        url=url,
+                        short_url=short_url,
+                        code=code,
+                        tracked=need.kind.tracked,
+                        tracking_url=tracking_url,
+                    )
+                )
+            pieces.append(body[position:])
+            new_body = "".join(pieces)
+            return ShortenResult(
+                body=new_body,
+                links=links,
+                segments=Segments(before=_segment_info(body), after=_segment_info(new_body)),
+            )
+
+        draft.render = render
+
+    def _draft_html(self, org: str, draft: _Draft, consent: bool, excluded: frozenset[str]) -> None:
+        body = draft.request.body
+        anchors: list[tuple[markup.Anchor, _Need | None]] = []
+        for anchor in markup.find_anchors(body):
+            if not anchor.is_web_link:
+                continue
+            need = None
+            if consent and not anchor.opted_out and anchor.url not in excluded:
+                try:
+                    target = self._target(anchor.url)
+                except InvalidTarget:
+                    target = None
+                if target is not None and target not in excluded:
+                    need = _Need(LinkKind.TRACKED, target)
+            anchors.append((anchor, need))
+        pixel = _Need(LinkKind.PIXEL, PIXEL_TARGET) if consent else None
+        wanted = [need for _, need in anchors if need is not None]
+        draft.needs = list(dict.fromkeys([*wanted, *([pixel] if pixel else [])]))
+
+        def render(ids: dict[_Need, str]) -> ShortenResult:
+            links = []
+            replacements = []
+            for anchor, need in anchors:
+                tracking_url = None
+                if need is not None:
+                    tracking_url = self.signer.tracking_url(org, ids[need], need.target)
+                    replacements.append((anchor, tracking_url))
+                links.append(
+                    ShortLink(
+                        url=anchor.raw,
+                        short_url=None,
+                        code=None,
+                        tracked=need is not None,
+                        tracking_url=tracking_url,
+                    )
+                )
+            pixel_tag = None
+            if pixel is not None:
+                pixel_tag = markup.pixel_tag(self.signer.pixel_url(org, ids[pixel]))
+            new_body = markup.rewrite(body, replacements, pixel_tag) if consent else body
+            return ShortenResult(body=new_body, links=links, segments=None)
+
+        draft.render = render
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
         return (await self.shorten_many(org, [request]))[0]
@@ -104,27 +221,41 @@ class Shortener:
     ) -> list[ShortenResult]:
         """Shorten messages in one store round trip; retried message ids get their first result."""
         drafts = [self._draft(org, request) for request in requests]
-        targets_per_draft = [list(dict.fromkeys(span[3] for span in d.spans)) for d in drafts]
-        serials = await self.allocator.allocate(sum(len(t) for t in targets_per_draft))
+        serials = iter(await self.allocator.allocate(sum(len(d.needs) for d in drafts)))
         now = int(self.clock())
         expires_at = now + self.policy.ttl_seconds
         stored: list[tuple[int, StoredLink]] = []
         results: list[ShortenResult] = []
         claims: list[MessageClaim] = []
         claimed_by: list[int] = []
-        serial_iter = iter(serials)
-        for index, (draft, targets) in enumerate(zip(drafts, targets_per_draft, strict=True)):
-            codes: dict[str, str] = {}
-            for target in targets:
-                serial = next(serial_iter)
-                codes[target] = self.codec.encode(serial)
-                stored.append((serial, StoredLink(org, target, now, expires_at)))
-            result = self._result(draft, codes)
-            results.append(result)
+        serials_of: list[list[int]] = []
+        for index, draft in enumerate(drafts):
+            recipient = draft.request.recipient
+            ids: dict[_Need, str] = {}
+            mine = []
+            for need in draft.needs:
+                serial = next(serials)
+                mine.append(serial)
+                ids[need] = self.codec.encode(serial)
+                link = StoredLink(
+                    need.kind,
+                    org,
+                    need.target,
+                    now,
+                    expires_at,
+                    recipient.contact_id if recipient and need.kind.tracked else None,
+                    draft.request.message_id if need.kind.tracked else None,
+                )
+                stored.append((serial, link))
+            assert draft.render is not None
+            results.append(draft.render(ids))
+            serials_of.append(mine)
             if draft.request.message_id is not None:
-                payload = draft.fingerprint + "\n" + result.model_dump_json()
+                payload = draft.fingerprint + "\n" + results[-1].model_dump_json()
                 claims.append(MessageClaim(org, draft.request.message_id, payload))
                 claimed_by.append(index)
+        if any(need.kind.tracked for draft in drafts for need in draft.needs):
+            await self._remember_org(org)
         earlier = await self.store.save_links(stored, self.policy.ttl_seconds * 1000, claims)
         lost: list[int] = []
         for index, previous in zip(claimed_by, earlier, strict=True):
@@ -136,43 +267,82 @@ class Shortener:
                     f"message_id {drafts[index].request.message_id!r} was already used "
                     "for a different message"
                 )
-            lost.extend(
-                self.codec.decode(link.code) or 0 for link in results[index].links if link.code
-            )
+            lost.extend(serials_of[index])
             results[index] = ShortenResult.model_validate_json(payload)
         if lost:
-            await self.store.forget_links([serial for serial in lost if serial])
+            await self.store.forget_links(lost)
         return results
 
-    def _result(self, draft: _Draft, codes: dict[str, str]) -> ShortenResult:
-        body = draft.request.body
-        pieces: list[str] = []
-        links: list[ShortLink] = []
-        position = 0
-        for start, end, url, target in draft.spans:
-            code = codes[target]
-            short_url = f"{self.policy.base_url}/{code}"
-            pieces += (body[position:start], short_url)
-            position = end
-            links.append(
-                ShortLink(url=url, short_url=short_url, code=code, tracked=False, tracking_url=None)
-            )
-        pieces.append(body[position:])
-        new_body = "".join(pieces)
-        return ShortenResult(
-            body=new_body,
-            links=links,
-            segments=Segments(before=_segment_info(body), after=_segment_info(new_body)),
-        )
+    async def _remember_org(self, org: str) -> None:
+        org_hash = self.signer.org_hash(org)
+        if self._orgs.get(org_hash) != org:
+            await self.store.remember_orgs({org_hash: org})
+            self._orgs[org_hash] = org
 
-    async def tap(self, code: str) -> Tap:
+    async def _org_of(self, org_hash: str) -> str | None:
+        org = self._orgs.get(org_hash)
+        if org is None:
+            org = await self.store.org_of_hash(org_hash)
+            if org is not None:
+                self._orgs[org_hash] = org
+        return org
+
+    async def remember_orgs(self, orgs: Iterable[str]) -> None:
+        known = {self.signer.org_hash(org): org for org in orgs}
+        await self.store.remember_orgs(known)
+        self._orgs.update(known)
+
+    # Following links
+
+    async def _live(self, link_id: str, kinds: str, visitor: Visitor) -> StoredLink | None:
+        """The live record behind an id, its tap counted; None if unknown or expired."""
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            return None
+        link = await self.store.tap_link(serial, visitor.counter, int(self.clock()), kinds)
+        if link is None or link.expires_at <= self.clock():
+            return None
+        return link
+
+    async def tap(self, code: str, visitor: Visitor) -> Tap:
+        """A tap on a short code: where it leads, its click recorded if it is tracked."""
         serial = self.codec.decode(code)
         if serial is None:
             return Tap(TapOutcome.UNKNOWN)
-        link = await self.store.load_link(serial)
-        if link is None or link.expires_at <= self.clock():
+        link = await self.store.tap_link(serial, visitor.counter, int(self.clock()), "ut")
+        if link is None:
+            return Tap(TapOutcome.EXPIRED)
+        if not link.kind.has_code:
+            return Tap(TapOutcome.UNKNOWN)
+        if link.expires_at <= self.clock():
             return Tap(TapOutcome.EXPIRED, link)
+        await self.recorder.record(link, type_="click", link_id=code, visitor=visitor)
         return Tap(TapOutcome.REDIRECT, link)
+
+    async def follow(
+        self,
+        org_hash: str,
+        link_id: str,
+        target: str,
+        digest: str,
+        version: int,
+        visitor: Visitor,
+    ) -> str:
+        """A tap on a signed tracked link: its target, or InvalidSignature. The click is
+        recorded while the link is inside its tracking window; after it, it only redirects."""
+        org = await self._org_of(org_hash)
+        if org is None or not self.signer.verify(org, link_id, target, digest, version):
+            raise InvalidSignature("the link's digest does not match its target")
+        link = await self._live(link_id, "th", visitor)
+        if link is not None and link.org == org and link.target == target:
+            await self.recorder.record(link, type_="click", link_id=link_id, visitor=visitor)
+        return target
+
+    async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
+        """The open-tracking pixel was fetched."""
+        link = await self._live(link_id, "o", visitor)
+        if link is not None and self.signer.org_hash(link.org) == org_hash:
+            await self.recorder.record(link, type_="open", link_id=link_id, visitor=visitor)
 
 
 def _segment_info(text: str) -> SegmentInfo:

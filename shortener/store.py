@@ -7,17 +7,24 @@ Keys:
   value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
   cost about half the memory of one key per link. The hash lives until its latest link
   expires; each link carries its own expiry, since its neighbours may outlive it.
+  Beside a link, fields `{slot}:c` and `{slot}:b` count its taps by people and by bots.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
+- `{o:ORG}:ix`: the org's stream of interactions; `{o:ORG}:consent`: hash contact id ->
+  "1"/"0" (tracking allowed / opted out). The shared hash tag keeps both in one cluster slot,
+  so the recorder reads consent and appends the interaction in one script.
+- `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -43,27 +50,91 @@ return 1
 """
 
 
+# Read a link and, if it is live and of a kind the caller follows, count the tap: one round
+# trip for the whole tap.
+_TAP = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true) then
+  local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
+  if expires > tonumber(ARGV[2]) then
+    redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':' .. ARGV[3], 1)
+  end
+end
+return value
+"""
+
+# Consent is read at the moment of the interaction: one who has opted out since the
+# message was sent leaves an interaction with nothing that points back to them.
+_RECORD = """
+local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
+local contact = ARGV[1]
+if contact == '' or redis.call('HGET', KEYS[1], contact) ~= '0' then
+  table.insert(fields, 'l'); table.insert(fields, ARGV[6])
+  table.insert(fields, 'k'); table.insert(fields, ARGV[7])
+  table.insert(fields, 'm'); table.insert(fields, ARGV[8])
+  table.insert(fields, 'p'); table.insert(fields, contact)
+end
+return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
+"""
+
+
 class StoreUnavailable(Exception):
     """Redis did not answer in time or refused the connection."""
 
 
+class LinkKind(enum.Enum):
+    SHORT = "u"  # an untracked short code
+    TRACKED_SHORT = "t"  # a tracked short code (its tracked link shares the record)
+    TRACKED = "h"  # a tracked link with no short code (e-mail)
+    PIXEL = "o"  # an open-tracking pixel
+
+    @property
+    def tracked(self) -> bool:
+        return self is not LinkKind.SHORT
+
+    @property
+    def has_code(self) -> bool:
+        return self in (LinkKind.SHORT, LinkKind.TRACKED_SHORT)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredLink:
+    kind: LinkKind
     org: str
     target: str
     created_at: int
     expires_at: int
-    tracked: bool = False
+    contact_id: str | None = None
+    message_id: str | None = None
 
     def encode(self) -> str:
-        # Space-separated: orgs are validated to contain none, targets are encoded URLs.
-        flags = "t" if self.tracked else "u"
-        return f"{flags} {self.created_at:x} {self.expires_at:x} {self.org} {self.target}"
+        # Space-separated: orgs are validated to contain none, targets are encoded URLs,
+        # and ids are percent-encoded.
+        head = f"{self.kind.value} {self.created_at:x} {self.expires_at:x} {self.org} {self.target}"
+        if not self.kind.tracked:
+            return head
+        ids = (quote(value or "", safe="") for value in (self.contact_id, self.message_id))
+        return " ".join((head, *ids))
 
     @classmethod
     def decode(cls, raw: str) -> StoredLink:
-        flags, created, expires, org, target = raw.split(" ", 4)
-        return cls(org, target, int(created, 16), int(expires, 16), flags == "t")
+        kind, created, expires, org, target, *ids = raw.split(" ")
+        contact, message = (unquote(i) or None for i in ids) if ids else (None, None)
+        return cls(
+            LinkKind(kind), org, target, int(created, 16), int(expires, 16), contact, message
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    id: str
+    type: str
+    url: str
+    bot: bool
+    link_id: str | None
+    code: str | None
+    message_id: str | None
+    contact_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +158,17 @@ def message_key(org: str, message_id: str) -> str:
     return f"m:{org}:{message_id}"
 
 
+def interactions_key(org: str) -> str:
+    return f"{{o:{org}}}:ix"
+
+
+def consent_key(org: str) -> str:
+    return f"{{o:{org}}}:consent"
+
+
+ORGS_KEY = "orgs"
+
+
 class Store:
     """Typed operations over Redis; every call fails with StoreUnavailable within `timeout`."""
 
@@ -94,6 +176,8 @@ class Store:
         self.redis = redis
         self.timeout = timeout
         self._save_links = redis.register_script(_SAVE_LINKS)
+        self._tap = redis.register_script(_TAP)
+        self._record = redis.register_script(_RECORD)
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -175,6 +259,70 @@ class Store:
         raw = await self._call(self.redis.hget(link_key(serial), link_field(serial)))
         return None if raw is None else StoredLink.decode(_text(raw))
 
+    async def tap_link(self, serial: int, counter: str, now: int, kinds: str) -> StoredLink | None:
+        """Read a link and count a tap on it while it lives and is of one of `kinds` (a
+        string of LinkKind values): counter "c" for a person, "b" for a bot, "" for none."""
+        args: list[str | int] = [link_field(serial), now, counter, kinds]
+        raw = await self._call(self._tap(keys=[link_key(serial)], args=args))
+        return None if raw is None else StoredLink.decode(_text(raw))
+
+    async def record_interaction(
+        self,
+        link: StoredLink,
+        *,
+        kind: str,
+        link_id: str,
+        code: str | None,
+        bot: bool,
+        retain_ms: int,
+        now_ms: int,
+    ) -> str:
+        args: list[str | int] = [
+            link.contact_id or "",
+            now_ms - retain_ms,
+            kind,
+            link.target,
+            "1" if bot else "0",
+            link_id,
+            code or "",
+            link.message_id or "",
+        ]
+        keys = [consent_key(link.org), interactions_key(link.org)]
+        return _text(await self._call(self._record(keys=keys, args=args)))
+
+    async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
+        start = f"({after}" if after else "-"
+        entries = await self._call(self.redis.xrange(interactions_key(org), start, "+", limit))
+        interactions = []
+        for entry_id, raw_fields in entries or []:
+            fields = {_text(k): _text(v) for k, v in (raw_fields or {}).items()}
+            interactions.append(
+                Interaction(
+                    id=_text(entry_id),
+                    type=fields["t"],
+                    url=fields["u"],
+                    bot=fields["b"] == "1",
+                    link_id=fields.get("l") or None,
+                    code=fields.get("k") or None,
+                    message_id=fields.get("m") or None,
+                    contact_id=fields.get("p") or None,
+                )
+            )
+        return interactions
+
+    async def set_consent(self, org: str, contact_id: str, tracking: bool) -> None:
+        await self._call(self.redis.hset(consent_key(org), contact_id, "1" if tracking else "0"))
+
+    async def remember_orgs(self, orgs: dict[str, str]) -> None:
+        """Keep org hash -> org for good, so that links outlive the org's API keys."""
+        if orgs:
+            mapping: dict[str | bytes, str | bytes] = dict(orgs.items())
+            await self._call(self.redis.hset(ORGS_KEY, mapping=mapping))  # type: ignore[arg-type]
+
+    async def org_of_hash(self, org_hash: str) -> str | None:
+        raw = await self._call(self.redis.hget(ORGS_KEY, org_hash))
+        return None if raw is None else _text(raw)
+
     async def load_message(self, org: str, message_id: str) -> str | None:
         raw = await self._call(self.redis.get(message_key(org, message_id)))
         return None if raw is None else _text(raw)
@@ -195,5 +343,10 @@ def connect(url: str, *, cluster: bool, timeout: float) -> Store:
     if cluster:
         client = RedisCluster.from_url(url, **options)
     else:
-        client = aioredis.from_url(url, max_connections=256, **options)
+        # Blocking: a burst of requests waits its turn for a connection (up to `timeout`)
+        # rather than failing at once or opening thousands of sockets.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=64, timeout=timeout, **options
+        )
+        client = aioredis.Redis(connection_pool=pool)
     return Store(client, timeout)
