@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -15,19 +14,21 @@ from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from shortener import embedded
-from shortener.auth import ApiKeys
 from shortener.bots import is_bot
-from shortener.codes import CodeCodec
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
-from shortener.interactions import INTERACTION_TYPES, ClickRecorder, Visitor
-from shortener.links import InvalidSignature, LinkPolicy, MessageConflict, Shortener, TapOutcome
+from shortener.interactions import INTERACTION_TYPES, Visitor
+from shortener.links import InvalidSignature, MessageConflict, TapOutcome, link_info
+from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shortener.metrics import exposition
+from shortener.observability import ObservabilityMiddleware, route_namer
+from shortener.openapi import openapi_document
 from shortener.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
 from shortener.problems import HTTPProblem, problem_response
+from shortener.runtime import Runtime, open_runtime
 from shortener.schemas import (
     BatchRequest,
     BatchResult,
@@ -36,8 +37,7 @@ from shortener.schemas import (
     InteractionPage,
     ShortenRequest,
 )
-from shortener.signing import LinkSigner
-from shortener.store import Store, StoreUnavailable, connect
+from shortener.store import StoreUnavailable
 
 log = logging.getLogger("shortener")
 M = TypeVar("M", bound=BaseModel)
@@ -55,21 +55,13 @@ PIXEL_GIF = bytes.fromhex(
 )
 
 
-@dataclass(slots=True)
-class Services:
-    settings: Settings
-    store: Store
-    shortener: Shortener
-    api_keys: ApiKeys
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def _org(request: Request, services: Services) -> str:
-    org = services.api_keys.org_for(request.headers.get("authorization"))
+def _org(request: Request, runtime: Runtime) -> str:
+    org = runtime.api_keys.org_for(request.headers.get("authorization"))
     if org is None:
         raise HTTPProblem(
             401,
@@ -93,11 +85,11 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _parse(request: Request, model: type[M], services: Services) -> M:
+async def _parse(request: Request, model: type[M], runtime: Runtime) -> M:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != JSON and not media_type.endswith("+json"):
         raise HTTPProblem(415, "send the body as JSON with 'Content-Type: application/json'")
-    body = await _body(request, services.settings.max_body_bytes)
+    body = await _body(request, runtime.settings.max_body_bytes)
     try:
         return model.model_validate_json(body)
     except ValidationError as error:
@@ -120,17 +112,17 @@ def _json(model: BaseModel, status: int = 200) -> Response:
 
 
 async def shorten(request: Request) -> Response:
-    services = _services(request)
-    org = _org(request, services)
-    message = await _parse(request, ShortenRequest, services)
-    return _json(await services.shortener.shorten(org, message))
+    runtime = _runtime(request)
+    org = _org(request, runtime)
+    message = await _parse(request, ShortenRequest, runtime)
+    return _json(await runtime.shortener.shorten(org, message))
 
 
 async def shorten_batch(request: Request) -> Response:
-    services = _services(request)
-    org = _org(request, services)
-    batch = await _parse(request, BatchRequest, services)
-    results = await services.shortener.shorten_many(org, batch.messages)
+    runtime = _runtime(request)
+    org = _org(request, runtime)
+    batch = await _parse(request, BatchRequest, runtime)
+    results = await runtime.shortener.shorten_many(org, batch.messages)
     return _json(BatchResult(results=results))
 
 
@@ -145,8 +137,8 @@ def _redirect(location: str) -> Response:
 
 
 async def tap(request: Request) -> Response:
-    services = _services(request)
-    result = await services.shortener.tap(request.path_params["code"], _visitor(request))
+    runtime = _runtime(request)
+    result = await runtime.shortener.tap(request.path_params["code"], _visitor(request))
     if result.outcome is TapOutcome.REDIRECT and result.link is not None:
         return _redirect(result.link.target)
     if result.outcome is TapOutcome.EXPIRED:
@@ -155,14 +147,14 @@ async def tap(request: Request) -> Response:
 
 
 async def follow_tracked(request: Request) -> Response:
-    services = _services(request)
+    runtime = _runtime(request)
     query = request.query_params
     target, digest, version = (query.get(k) for k in ("targetUrl", "digest", "secretVersion"))
     if not target or not digest or not version:
         raise HTTPProblem(400, "a tracked link needs targetUrl, digest and secretVersion")
     if not version.isdigit() or len(version) > 9:
         raise HTTPProblem(400, "secretVersion must be a whole number")
-    location = await services.shortener.follow(
+    location = await runtime.shortener.follow(
         request.path_params["org_hash"],
         request.path_params["link_id"],
         target,
@@ -174,34 +166,34 @@ async def follow_tracked(request: Request) -> Response:
 
 
 async def open_pixel(request: Request) -> Response:
-    services = _services(request)
-    await services.shortener.open(
+    runtime = _runtime(request)
+    await runtime.shortener.open(
         request.path_params["org_hash"], request.path_params["link_id"], _visitor(request)
     )
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 
 
 async def set_consent(request: Request) -> Response:
-    services = _services(request)
-    org = _org(request, services)
+    runtime = _runtime(request)
+    org = _org(request, runtime)
     contact_id = request.path_params["contact_id"]
     if not 1 <= len(contact_id) <= 256:
         raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
-    consent = await _parse(request, ConsentRequest, services)
-    await services.shortener.recorder.set_consent(org, contact_id, consent.tracking)
+    consent = await _parse(request, ConsentRequest, runtime)
+    await runtime.shortener.recorder.set_consent(org, contact_id, consent.tracking)
     return Response(status_code=204)
 
 
 async def list_interactions(request: Request) -> Response:
-    services = _services(request)
-    org = _org(request, services)
+    runtime = _runtime(request)
+    org = _org(request, runtime)
     after = request.query_params.get("after") or None
     if after is not None and not _CURSOR.match(after):
         raise HTTPProblem(400, "after must be a cursor returned as 'next' by an earlier call")
     raw_limit = request.query_params.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise HTTPProblem(400, "limit must be a whole number from 1 to 1000")
-    page = await services.shortener.recorder.page(org, after, int(raw_limit))
+    page = await runtime.shortener.recorder.page(org, after, int(raw_limit))
     return _json(
         InteractionPage(
             interactions=[
@@ -223,8 +215,35 @@ async def list_interactions(request: Request) -> Response:
     )
 
 
+async def link_details(request: Request) -> Response:
+    runtime = _runtime(request)
+    org = _org(request, runtime)
+    code = request.path_params["code"]
+    report = await runtime.shortener.describe(code)
+    info = None
+    if report is not None and report.link is not None and report.link.org == org:
+        info = link_info(report, runtime.settings.base_url, time.time())
+    if info is None:
+        raise HTTPProblem(404, f"no short code {code!r} of yours is stored")
+    return _json(info)
+
+
 async def healthz(request: Request) -> Response:
     return Response('{"status":"ok"}', media_type=JSON)
+
+
+async def readyz(request: Request) -> Response:
+    if await _runtime(request).store.ping():
+        return Response('{"status":"ready"}', media_type=JSON)
+    return problem_response(503, "Redis does not answer", {"retry-after": "1"})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document(_runtime(request).settings.base_url))
+
+
+async def metrics(request: Request) -> Response:
+    return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
 
 
 async def _on_problem(request: Request, exc: Exception) -> Response:
@@ -265,46 +284,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        server = None
-        url = configured.redis_url
-        if url is None:
-            server = await asyncio.to_thread(embedded.attach_or_start, configured.data_dir)
-            url = server.url
-        store = connect(
-            url, cluster=configured.redis_cluster, timeout=configured.redis_timeout_seconds
-        )
-        try:
-            refused = await store.tune()
-            if refused:
-                log.warning(
-                    "Redis refused CONFIG SET %s; links will use more memory", ", ".join(refused)
-                )
-            policy = LinkPolicy(
-                base_url=configured.base_url,
-                ttl_seconds=configured.link_ttl_seconds,
-                schemeless_scheme=configured.schemeless_scheme,
-                http_only_hosts=configured.http_only_hosts,
-            )
-            secret = await store.code_secret()
-            signer = LinkSigner(configured.signing_keys, secret, configured.base_url)
-            recorder = ClickRecorder(
-                store,
-                window_seconds=configured.tracking_window_seconds,
-                retain_seconds=max(configured.link_ttl_seconds, configured.tracking_window_seconds),
-            )
-            shortener = Shortener(store, CodeCodec(secret), signer, recorder, policy)
-            await shortener.remember_orgs(set(configured.api_keys.values()))
-            app.state.services = Services(
-                configured, store, shortener, ApiKeys(configured.api_keys)
-            )
+        async with open_runtime(configured) as runtime:
+            app.state.runtime = runtime
             yield
-        finally:
-            await store.close()
-            if server is not None:
-                await asyncio.to_thread(server.stop)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/v1/links/{code}", link_details, methods=["GET"]),
         Route("/v1/messages/shorten", shorten, methods=["POST"]),
         Route("/v1/messages/batch", shorten_batch, methods=["POST"]),
         Route("/v1/contacts/{contact_id}/consent", set_consent, methods=["PUT"]),
@@ -327,4 +316,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.
     app.router.redirect_slashes = False
+    app.add_middleware(
+        ObservabilityMiddleware,
+        route_of=route_namer({route.endpoint: route.path for route in routes}),
+    )
     return app

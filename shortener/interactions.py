@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shortener.metrics import CLICKS
 from shortener.store import Interaction, Store, StoredLink
 
 INTERACTION_TYPES = {"c": "click", "o": "open"}
@@ -61,7 +62,7 @@ class ClickRecorder:
         """Store the interaction if the link is tracked and inside its window; its id."""
         if not self.records(link, visitor):
             return None
-        return await self.store.record_interaction(
+        interaction_id = await self.store.record_interaction(
             link,
             kind=type_[0],
             link_id=link_id,
@@ -70,6 +71,8 @@ class ClickRecorder:
             retain_ms=self.retain_seconds * 1000,
             now_ms=int(self.clock() * 1000),
         )
+        CLICKS.labels(type_, visitor.value).inc()
+        return interaction_id
 
     async def page(self, org: str, after: str | None, limit: int) -> InteractionPage:
         interactions = await self.store.read_interactions(org, after, limit)

@@ -8,12 +8,15 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from shortener import markup
 from shortener.codes import CodeCodec, SerialAllocator
 from shortener.detection import find_links
 from shortener.interactions import ClickRecorder, Visitor
+from shortener.metrics import CODES_ISSUED
 from shortener.schemas import (
+    LinkInfo,
     SegmentInfo,
     Segments,
     ShortenRequest,
@@ -26,6 +29,9 @@ from shortener.store import LinkKind, MessageClaim, Store, StoredLink
 from shortener.targets import InvalidTarget, redirect_target
 
 PIXEL_TARGET = "-"
+# Records stay this long past their expiry (at most as long as they lived) so that ops can
+# still see where an expired code went and how often it was tapped.
+MAX_GRACE_SECONDS = 30 * 86_400
 
 
 class MessageConflict(Exception):
@@ -46,6 +52,16 @@ class TapOutcome(enum.Enum):
 class Tap:
     outcome: TapOutcome
     link: StoredLink | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """What the store knows of a code, for ops."""
+
+    code: str
+    link: StoredLink | None
+    clicks: int
+    bot_clicks: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +272,10 @@ class Shortener:
                 claimed_by.append(index)
         if any(need.kind.tracked for draft in drafts for need in draft.needs):
             await self._remember_org(org)
-        earlier = await self.store.save_links(stored, self.policy.ttl_seconds * 1000, claims)
+        ttl = self.policy.ttl_seconds
+        keep_ms = (ttl + min(ttl, MAX_GRACE_SECONDS)) * 1000
+        earlier = await self.store.save_links(stored, keep_ms, claims)
+        CODES_ISSUED.inc(len(stored))
         lost: list[int] = []
         for index, previous in zip(claimed_by, earlier, strict=True):
             if previous is None:
@@ -291,6 +310,22 @@ class Shortener:
         known = {self.signer.org_hash(org): org for org in orgs}
         await self.store.remember_orgs(known)
         self._orgs.update(known)
+
+    # Looking links up
+
+    async def describe(self, code: str) -> LinkReport | None:
+        """A code's record and tap counts; None for a code this service never issued."""
+        serial = self.codec.decode(code)
+        if serial is None:
+            return None
+        link, clicks, bot_clicks = await self.store.inspect_link(serial)
+        if link is not None and not link.kind.has_code:
+            return None
+        return LinkReport(code, link, clicks, bot_clicks)
+
+    async def expiring(self, within_seconds: int) -> dict[str, int]:
+        now = int(self.clock())
+        return await self.store.expiring(now, now + within_seconds)
 
     # Following links
 
@@ -343,6 +378,25 @@ class Shortener:
         link = await self._live(link_id, "o", visitor)
         if link is not None and self.signer.org_hash(link.org) == org_hash:
             await self.recorder.record(link, type_="open", link_id=link_id, visitor=visitor)
+
+
+def link_info(report: LinkReport, base_url: str, now: float) -> LinkInfo | None:
+    """The ops view of a code whose record is still stored."""
+    link = report.link
+    if link is None:
+        return None
+    return LinkInfo(
+        code=report.code,
+        short_url=f"{base_url}/{report.code}",
+        url=link.target,
+        tracked=link.kind.tracked,
+        created_at=datetime.fromtimestamp(link.created_at, UTC),
+        expires_at=datetime.fromtimestamp(link.expires_at, UTC),
+        ttl_seconds=max(0, int(link.expires_at - now)),
+        status="active" if link.expires_at > now else "expired",
+        clicks=report.clicks,
+        bot_clicks=report.bot_clicks,
+    )
 
 
 def _segment_info(text: str) -> SegmentInfo:

@@ -122,3 +122,18 @@ class InteractionOut(BaseModel):
 class InteractionPage(BaseModel):
     interactions: list[InteractionOut]
     next: str | None = Field(description="Pass as `after` to read on from here.")
+
+
+class LinkInfo(BaseModel):
+    """What ops need to know about one short code."""
+
+    code: str
+    short_url: str
+    url: str = Field(description="Where the code redirects (ASCII form).")
+    tracked: bool
+    created_at: datetime
+    expires_at: datetime
+    ttl_seconds: int = Field(description="Seconds left until expires_at; 0 once expired.")
+    status: Literal["active", "expired"]
+    clicks: int = Field(description="Taps by people.")
+    bot_clicks: int = Field(description="Taps by link previews, crawlers and scanners.")

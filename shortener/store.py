@@ -13,6 +13,8 @@ Keys:
   "1"/"0" (tracking allowed / opted out). The shared hash tag keeps both in one cluster slot,
   so the recorder reads consent and appends the interaction in one script.
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
+- `x:{hour}`: hash org -> number of codes expiring in that hour (since the epoch), living
+  until the hour is over: the index behind "what expires soon".
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from shortener.codes import block_of, slot_in_block
 from shortener.embedded import COMPACT_HASH_CONFIG
+from shortener.metrics import REDIS_ERRORS
 
 T = TypeVar("T")
 
@@ -169,6 +172,10 @@ def consent_key(org: str) -> str:
 ORGS_KEY = "orgs"
 
 
+def expiring_key(hour: int) -> str:
+    return f"x:{hour}"
+
+
 class Store:
     """Typed operations over Redis; every call fails with StoreUnavailable within `timeout`."""
 
@@ -187,6 +194,7 @@ class Store:
         except (TimeoutError, ConnectionError, OSError, RedisError) as error:
             if isinstance(error, ResponseError):
                 raise
+            REDIS_ERRORS.inc()
             raise StoreUnavailable(str(error) or type(error).__name__) from error
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
@@ -197,9 +205,11 @@ class Store:
         await self.redis.aclose()
 
     async def ping(self) -> bool:
+        """Whether Redis answers soon: readiness must not hang as long as a request may."""
         try:
-            return bool(await self._call(self.redis.ping()))
-        except StoreUnavailable:
+            async with asyncio.timeout(min(1.0, self.timeout)):
+                return bool(await self.redis.ping())
+        except (TimeoutError, ConnectionError, OSError, RedisError):
             return False
 
     async def tune(self) -> list[str]:
@@ -225,23 +235,33 @@ class Store:
         return last - count + 1
 
     async def save_links(
-        self, links: Sequence[tuple[int, StoredLink]], ttl_ms: int, claims: Sequence[MessageClaim]
+        self,
+        links: Sequence[tuple[int, StoredLink]],
+        keep_ms: int,
+        claims: Sequence[MessageClaim],
     ) -> list[str | None]:
-        """Write links, then claim message ids; for each claim the result already stored
-        under its id, or None where this call's claim won. One round trip."""
+        """Write links, kept for `keep_ms`, then claim message ids; for each claim the result
+        already stored under its id, or None where this call's claim won. One round trip."""
         by_block: dict[str, list[str]] = {}
+        expiring: dict[tuple[int, str], int] = {}
         for serial, link in links:
             by_block.setdefault(link_key(serial), []).extend((link_field(serial), link.encode()))
+            if link.kind.has_code:
+                hour = link.expires_at // 3600
+                expiring[hour, link.org] = expiring.get((hour, link.org), 0) + 1
         async with self._guard():
             pipe = self.redis.pipeline(transaction=False)
             for key, fields in by_block.items():
-                await self._save_links(keys=[key], args=[ttl_ms, *fields], client=pipe)  # type: ignore[arg-type]
+                await self._save_links(keys=[key], args=[keep_ms, *fields], client=pipe)  # type: ignore[arg-type]
+            for (hour, org), count in expiring.items():
+                pipe.hincrby(expiring_key(hour), org, count)
+                pipe.expireat(expiring_key(hour), (hour + 1) * 3600 + 60)
             for claim in claims:
                 key = message_key(claim.org, claim.message_id)
-                pipe.set(key, claim.payload, nx=True, px=ttl_ms)
+                pipe.set(key, claim.payload, nx=True, px=keep_ms)
                 pipe.get(key)
             replies: list[Any] = await pipe.execute()
-        claim_replies = replies[len(by_block) :]
+        claim_replies = replies[len(by_block) + 2 * len(expiring) :]
         results: list[str | None] = []
         for won, stored in zip(claim_replies[::2], claim_replies[1::2], strict=True):
             results.append(None if won else _text(stored))
@@ -255,9 +275,28 @@ class Store:
                 pipe.hdel(link_key(serial), link_field(serial))
             await pipe.execute()
 
-    async def load_link(self, serial: int) -> StoredLink | None:
-        raw = await self._call(self.redis.hget(link_key(serial), link_field(serial)))
-        return None if raw is None else StoredLink.decode(_text(raw))
+    async def inspect_link(self, serial: int) -> tuple[StoredLink | None, int, int]:
+        """A link with its taps by people and by bots, counting nothing."""
+        field = link_field(serial)
+        raw, people, bots = await self._call(
+            self.redis.hmget(link_key(serial), [field, f"{field}:c", f"{field}:b"])
+        )
+        link = None if raw is None else StoredLink.decode(_text(raw))
+        return link, int(people or 0), int(bots or 0)
+
+    async def expiring(self, start: int, end: int) -> dict[str, int]:
+        """Codes per org whose expiry falls in the hours from `start` to `end` (epoch s)."""
+        hours = range(start // 3600, end // 3600 + 1)
+        async with self._guard():
+            pipe = self.redis.pipeline(transaction=False)
+            for hour in hours:
+                pipe.hgetall(expiring_key(hour))
+            replies: list[dict[Any, Any]] = await pipe.execute()
+        totals: dict[str, int] = {}
+        for reply in replies:
+            for org, count in reply.items():
+                totals[_text(org)] = totals.get(_text(org), 0) + int(count)
+        return totals
 
     async def tap_link(self, serial: int, counter: str, now: int, kinds: str) -> StoredLink | None:
         """Read a link and count a tap on it while it lives and is of one of `kinds` (a

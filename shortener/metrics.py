@@ -1,0 +1,41 @@
+"""Prometheus metrics. With several workers, each writes its figures to files in
+PROMETHEUS_MULTIPROC_DIR and `/metrics` adds them all up."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "shortener_requests_total", "HTTP requests answered.", ["route", "method", "status"]
+)
+REDIRECT_SECONDS = Histogram(
+    "shortener_redirect_seconds",
+    "Time to answer a tap on a short code or tracked link.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+CODES_ISSUED = Counter("shortener_codes_issued_total", "Short codes and tracked links issued.")
+CLICKS = Counter(
+    "shortener_clicks_total", "Interactions recorded, by who made them.", ["type", "visitor"]
+)
+REDIS_ERRORS = Counter("shortener_redis_errors_total", "Store calls that failed or timed out.")
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def exposition() -> bytes:
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()
