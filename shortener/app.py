@@ -115,14 +115,16 @@ async def shorten(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     message = await _parse(request, ShortenRequest, runtime)
-    return _json(await runtime.shortener.shorten(org, message))
+    shortener = await runtime.shortener()
+    return _json(await shortener.shorten(org, message))
 
 
 async def shorten_batch(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     batch = await _parse(request, BatchRequest, runtime)
-    results = await runtime.shortener.shorten_many(org, batch.messages)
+    shortener = await runtime.shortener()
+    results = await shortener.shorten_many(org, batch.messages)
     return _json(BatchResult(results=results))
 
 
@@ -138,9 +140,17 @@ def _redirect(location: str) -> Response:
 
 async def tap(request: Request) -> Response:
     runtime = _runtime(request)
-    result = await runtime.shortener.tap(request.path_params["code"], _visitor(request))
+    shortener = await runtime.shortener()
+    code = request.path_params["code"]
+    client = request.client.host if request.client else ""
+    if runtime.throttle.blocked(client) and not shortener.issued(code):
+        raise HTTPProblem(
+            429, "too many taps on unknown links from this address", headers={"retry-after": "60"}
+        )
+    result = await shortener.tap(code, _visitor(request))
     if result.outcome is TapOutcome.REDIRECT and result.link is not None:
         return _redirect(result.link.target)
+    runtime.throttle.miss(client)
     if result.outcome is TapOutcome.EXPIRED:
         return Response(EXPIRED_PAGE, 410, _HTML_HEADERS, "text/html; charset=utf-8")
     return Response(NOT_FOUND_PAGE, 404, _HTML_HEADERS, "text/html; charset=utf-8")
@@ -154,7 +164,8 @@ async def follow_tracked(request: Request) -> Response:
         raise HTTPProblem(400, "a tracked link needs targetUrl, digest and secretVersion")
     if not version.isdigit() or len(version) > 9:
         raise HTTPProblem(400, "secretVersion must be a whole number")
-    location = await runtime.shortener.follow(
+    shortener = await runtime.shortener()
+    location = await shortener.follow(
         request.path_params["org_hash"],
         request.path_params["link_id"],
         target,
@@ -167,7 +178,8 @@ async def follow_tracked(request: Request) -> Response:
 
 async def open_pixel(request: Request) -> Response:
     runtime = _runtime(request)
-    await runtime.shortener.open(
+    shortener = await runtime.shortener()
+    await shortener.open(
         request.path_params["org_hash"], request.path_params["link_id"], _visitor(request)
     )
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
@@ -180,7 +192,8 @@ async def set_consent(request: Request) -> Response:
     if not 1 <= len(contact_id) <= 256:
         raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
     consent = await _parse(request, ConsentRequest, runtime)
-    await runtime.shortener.recorder.set_consent(org, contact_id, consent.tracking)
+    shortener = await runtime.shortener()
+    await shortener.recorder.set_consent(org, contact_id, consent.tracking)
     return Response(status_code=204)
 
 
@@ -193,7 +206,8 @@ async def list_interactions(request: Request) -> Response:
     raw_limit = request.query_params.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
         raise HTTPProblem(400, "limit must be a whole number from 1 to 1000")
-    page = await runtime.shortener.recorder.page(org, after, int(raw_limit))
+    shortener = await runtime.shortener()
+    page = await shortener.recorder.page(org, after, int(raw_limit))
     return _json(
         InteractionPage(
             interactions=[
@@ -219,7 +233,8 @@ async def link_details(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     code = request.path_params["code"]
-    report = await runtime.shortener.describe(code)
+    shortener = await runtime.shortener()
+    report = await shortener.describe(code)
     info = None
     if report is not None and report.link is not None and report.link.org == org:
         info = link_info(report, runtime.settings.base_url, time.time())

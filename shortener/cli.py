@@ -69,7 +69,8 @@ def _when(moment: datetime) -> str:
 
 async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
     async with open_runtime(settings) as runtime:
-        report = await runtime.shortener.describe(code)
+        shortener = await runtime.shortener()
+        report = await shortener.describe(code)
     now = time.time()
     info = None if report is None else link_info(report, settings.base_url, now)
     if info is None:
@@ -105,7 +106,8 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
 
 async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
     async with open_runtime(settings) as runtime:
-        per_org = await runtime.shortener.expiring(within)
+        shortener = await runtime.shortener()
+        per_org = await shortener.expiring(within)
     total = sum(per_org.values())
     if as_json:
         print(json.dumps({"within_seconds": within, "total": total, "orgs": per_org}))

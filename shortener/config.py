@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     tracking_window_seconds: int = Field(default=31_536_000, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    miss_limit_per_minute: int = Field(default=120, ge=0)
     schemeless_scheme: str = "https"
     http_only_hosts: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
 

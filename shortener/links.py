@@ -339,6 +339,10 @@ class Shortener:
             return None
         return link
 
+    def issued(self, code: str) -> bool:
+        """Whether this service made the code (it may have expired since); no I/O."""
+        return self.codec.decode(code) is not None
+
     async def tap(self, code: str, visitor: Visitor) -> Tap:
         """A tap on a short code: where it leads, its click recorded if it is tracked."""
         serial = self.codec.decode(code)

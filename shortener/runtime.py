@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from shortener import embedded
 from shortener.auth import ApiKeys
@@ -18,17 +17,59 @@ from shortener.config import Settings
 from shortener.interactions import ClickRecorder
 from shortener.links import LinkPolicy, Shortener
 from shortener.signing import LinkSigner
-from shortener.store import Store, connect
+from shortener.store import Store, StoreUnavailable, connect
+from shortener.throttle import MissThrottle
 
 log = logging.getLogger("shortener")
 
 
-@dataclass(frozen=True, slots=True)
 class Runtime:
-    settings: Settings
-    store: Store
-    shortener: Shortener
-    api_keys: ApiKeys
+    """The connected store and the services over it.
+
+    The services need a few values from Redis (the code key). They are fetched on first use
+    rather than at start, so that the service starts, answers 503 and recovers by itself
+    when Redis is down at start, just as when it goes down later.
+    """
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.api_keys = ApiKeys(settings.api_keys)
+        self.throttle = MissThrottle(settings.miss_limit_per_minute)
+        self._shortener: Shortener | None = None
+        self._lock = asyncio.Lock()
+
+    async def shortener(self) -> Shortener:
+        if self._shortener is not None:
+            return self._shortener
+        async with self._lock:
+            if self._shortener is None:
+                self._shortener = await self._build()
+        return self._shortener
+
+    async def _build(self) -> Shortener:
+        settings = self.settings
+        refused = await self.store.tune()
+        if refused:
+            log.warning(
+                "Redis refused CONFIG SET %s; links will use more memory", ", ".join(refused)
+            )
+        secret = await self.store.code_secret()
+        signer = LinkSigner(settings.signing_keys, secret, settings.base_url)
+        recorder = ClickRecorder(
+            self.store,
+            window_seconds=settings.tracking_window_seconds,
+            retain_seconds=max(settings.link_ttl_seconds, settings.tracking_window_seconds),
+        )
+        policy = LinkPolicy(
+            base_url=settings.base_url,
+            ttl_seconds=settings.link_ttl_seconds,
+            schemeless_scheme=settings.schemeless_scheme,
+            http_only_hosts=settings.http_only_hosts,
+        )
+        shortener = Shortener(self.store, CodeCodec(secret), signer, recorder, policy)
+        await shortener.remember_orgs(set(settings.api_keys.values()))
+        return shortener
 
 
 @contextlib.asynccontextmanager
@@ -40,28 +81,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
         server = await asyncio.to_thread(embedded.attach_or_start, settings.data_dir)
         url = server.url
     store = connect(url, cluster=settings.redis_cluster, timeout=settings.redis_timeout_seconds)
+    runtime = Runtime(settings, store)
     try:
-        refused = await store.tune()
-        if refused:
-            log.warning(
-                "Redis refused CONFIG SET %s; links will use more memory", ", ".join(refused)
-            )
-        secret = await store.code_secret()
-        signer = LinkSigner(settings.signing_keys, secret, settings.base_url)
-        recorder = ClickRecorder(
-            store,
-            window_seconds=settings.tracking_window_seconds,
-            retain_seconds=max(settings.link_ttl_seconds, settings.tracking_window_seconds),
-        )
-        policy = LinkPolicy(
-            base_url=settings.base_url,
-            ttl_seconds=settings.link_ttl_seconds,
-            schemeless_scheme=settings.schemeless_scheme,
-            http_only_hosts=settings.http_only_hosts,
-        )
-        shortener = Shortener(store, CodeCodec(secret), signer, recorder, policy)
-        await shortener.remember_orgs(set(settings.api_keys.values()))
-        yield Runtime(settings, store, shortener, ApiKeys(settings.api_keys))
+        try:
+            await runtime.shortener()
+        except StoreUnavailable as error:
+            log.warning("Redis does not answer yet (%s); serving 503 until it does", error)
+        yield runtime
     finally:
         await store.close()
         if server is not None:

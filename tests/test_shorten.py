@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shortener.config import Settings
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
@@ -323,3 +325,27 @@ async def test_a_text_body_longer_than_any_sms_is_refused(client: httpx.AsyncCli
     response = await client.post("/v1/messages/shorten", json={"body": "a." * 20_001}, headers=AUTH)
     assert response.status_code == 422
     assert "40000 characters" in response.json()["detail"]
+
+
+FRAGMENTS = st.sampled_from(
+    ["https://", "http://", "www.", "shop.com", ".com", "/", "(", ")", ".", ",", "@", "#", " ",
+     "\n", "é", "€", "訂單", "：", "😀", "?q=1&a=b", "%E2%82%AC", "bücher.de", "t.co/x"]
+)  # fmt: skip
+BODIES = st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=30).map("".join)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES)
+async def test_shortening_keeps_every_byte_outside_the_links(
+    client: httpx.AsyncClient, body: str
+) -> None:
+    result = await shorten(client, body)
+    rebuilt = result["body"]
+    position = 0
+    restored = []
+    for link in result["links"]:
+        start = rebuilt.index(link["short_url"], position)
+        restored += (rebuilt[position:start], link["url"])
+        position = start + len(link["short_url"])
+    restored.append(rebuilt[position:])
+    assert "".join(restored) == body
