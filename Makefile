@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck browser unit clean
+.PHONY: run test lint typecheck browser unit clean wrk soak bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,32 @@ unit: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
+
+# The load generator of soak and bench: Debian's wrk, installed here as root when missing.
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing wrk"; \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk 2>/dev/null \
+			|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }; \
+		} >/dev/null || { echo "error: could not install wrk with apt-get" >&2; exit 1; }; \
+	else echo "error: this needs wrk; install it first (as root: apt-get install -y wrk)" >&2; \
+		exit 1; fi
+
+# A bounded load test against a real service and Redis, not part of `make test`. Options go in
+# SOAK_ARGS, e.g. `make soak SOAK_ARGS="--seconds 300 --connections 128"`.
+soak: $(STAMP) wrk
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+# Throughput, latency and memory of the service against minimal reference apps, written to
+# bench/results.md; about 4 minutes. `make bench BENCH_SECONDS=1 BENCH_WORKERS_CHECK=0` is a
+# quick smoke run.
+BENCH_SECONDS ?= 10
+BENCH_CONNECTIONS ?= 64
+BENCH_WORKERS_CHECK ?= 1
+bench: $(STAMP) wrk
+	$(BIN)/python bench/bench.py --seconds $(BENCH_SECONDS) --connections $(BENCH_CONNECTIONS) \
+		$(if $(filter 1,$(BENCH_WORKERS_CHECK)),--workers-check)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    # Library warnings go through logging, so that the log stays JSON lines.
+    logging.captureWarnings(True)
     server = None
     metrics_dir = None
     if args.workers > 1 and not os.environ.get(MULTIPROCESS_ENV):

@@ -51,6 +51,8 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter}},
         "handlers": {"json": handler},
+        # Everything else (asyncio, warnings, libraries) reaches the root: JSON lines too.
+        "root": {"handlers": ["json"], "level": "WARNING"},
         "loggers": {
             "shortener": {"handlers": ["json"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},

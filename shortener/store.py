@@ -197,6 +197,12 @@ class Store:
             REDIS_ERRORS.inc()
             raise StoreUnavailable(str(error) or type(error).__name__) from error
 
+    @asynccontextmanager
+    async def _pipeline(self) -> AsyncIterator[Any]:
+        # Closed on the way out, also when a timeout cancels it half-way.
+        async with self._guard(), self.redis.pipeline(transaction=False) as pipe:
+            yield pipe
+
     async def _call(self, awaitable: Awaitable[T]) -> T:
         async with self._guard():
             return await awaitable
@@ -249,10 +255,9 @@ class Store:
             if link.kind.has_code:
                 hour = link.expires_at // 3600
                 expiring[hour, link.org] = expiring.get((hour, link.org), 0) + 1
-        async with self._guard():
-            pipe = self.redis.pipeline(transaction=False)
+        async with self._pipeline() as pipe:
             for key, fields in by_block.items():
-                await self._save_links(keys=[key], args=[keep_ms, *fields], client=pipe)  # type: ignore[arg-type]
+                await self._save_links(keys=[key], args=[keep_ms, *fields], client=pipe)
             for (hour, org), count in expiring.items():
                 pipe.hincrby(expiring_key(hour), org, count)
                 pipe.expireat(expiring_key(hour), (hour + 1) * 3600 + 60)
@@ -269,8 +274,7 @@ class Store:
 
     async def forget_links(self, serials: Sequence[int]) -> None:
         """Remove links that lost a race for a message id and were never handed out."""
-        async with self._guard():
-            pipe = self.redis.pipeline(transaction=False)
+        async with self._pipeline() as pipe:
             for serial in serials:
                 pipe.hdel(link_key(serial), link_field(serial))
             await pipe.execute()
@@ -287,8 +291,7 @@ class Store:
     async def expiring(self, start: int, end: int) -> dict[str, int]:
         """Codes per org whose expiry falls in the hours from `start` to `end` (epoch s)."""
         hours = range(start // 3600, end // 3600 + 1)
-        async with self._guard():
-            pipe = self.redis.pipeline(transaction=False)
+        async with self._pipeline() as pipe:
             for hour in hours:
                 pipe.hgetall(expiring_key(hour))
             replies: list[dict[Any, Any]] = await pipe.execute()

@@ -224,7 +224,8 @@ def test_access_logs_are_json_and_keep_secrets_out(external_env: dict[str, str])
         )
         tap = httpx.get(f"{running.base_url}/{created['links'][0]['code']}")
         assert tap.headers["x-request-id"]
-        logs = running.logs()
+    # Read once the service has stopped: a line is written after its response is sent.
+    logs = running.logs()
     entries = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     requests = [entry for entry in entries if entry.get("message") == "request"]
     assert len(requests) >= 4
