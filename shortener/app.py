@@ -49,6 +49,7 @@ _NO_STORE = {
     "pragma": "no-cache",
 }
 _CURSOR = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+_MAX_ID_PART = 2**64 - 1
 # The smallest transparent GIF: 1x1, one transparent colour.
 PIXEL_GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
@@ -197,11 +198,19 @@ async def set_consent(request: Request) -> Response:
     return Response(status_code=204)
 
 
+def _is_cursor(text: str) -> bool:
+    """A stream id that something can still come after: two 64-bit numbers, not both max."""
+    if not _CURSOR.match(text):
+        return False
+    parts = [int(part) for part in text.split("-")]
+    return all(part <= _MAX_ID_PART for part in parts) and parts != [_MAX_ID_PART] * 2
+
+
 async def list_interactions(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     after = request.query_params.get("after") or None
-    if after is not None and not _CURSOR.match(after):
+    if after is not None and not _is_cursor(after):
         raise HTTPProblem(400, "after must be a cursor returned as 'next' by an earlier call")
     raw_limit = request.query_params.get("limit", "100")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:

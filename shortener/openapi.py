@@ -60,6 +60,7 @@ _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
 )
 
 _BODY_LIMIT = "SHORTENER_MAX_BODY_BYTES (1 MiB unless configured otherwise)"
+_MISS_LIMIT = "SHORTENER_MISS_LIMIT_PER_MINUTE (120 unless configured otherwise)"
 _STORE_DOWN = "the link store is not answering; try again shortly"
 
 # Example values; they only need to look like what the service issues.
@@ -73,7 +74,8 @@ _SMS_BODY = f"Your order shipped: {_TARGET}"
 _EMAIL_BODY = f'<p>Your order <a href="{_TARGET}">has shipped</a>.</p>'
 _CURSOR = "1767225600000-0"
 # The handler checks `after` with the same rule; the app imports this module, not the reverse.
-_CURSOR_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+# An empty `after` is accepted too: the handler reads it as absent.
+_CURSOR_PATTERN = r"^(?:[0-9]{1,20}-[0-9]{1,20})?$"
 
 
 def openapi_document(base_url: str) -> dict[str, Any]:
@@ -560,7 +562,8 @@ def _interactions() -> dict[str, Any]:
                 "name": "after",
                 "in": "query",
                 "required": False,
-                "description": "The `next` of the previous page; omit it to read from the start.",
+                "description": "The `next` of the previous page; omit it, or leave it empty, to "
+                "read from the start.",
                 "schema": {"type": "string", "pattern": _CURSOR_PATTERN},
                 "example": _CURSOR,
             },
@@ -765,6 +768,7 @@ def _tap(*, head: bool) -> dict[str, Any]:
                 "The code's lifetime has passed; no redirect.",
                 body=not head,
             ),
+            "429": _too_many_misses(head),
             "503": _unavailable(head),
         },
         parameters=[
@@ -773,6 +777,19 @@ def _tap(*, head: bool) -> dict[str, Any]:
             )
         ],
     )
+
+
+def _too_many_misses(head: bool) -> dict[str, Any]:
+    response = _problem(
+        429,
+        f"This client address had {_MISS_LIMIT} `404` and `410` answers within the minute, so "
+        "codes this service never issued are refused until the minute is over; codes it issued "
+        "are still followed. Retry after the number of seconds in `Retry-After`.",
+        "too many taps on unknown links from this address",
+        body=not head,
+    )
+    response["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}
+    return response
 
 
 def _tracked(*, head: bool) -> dict[str, Any]:

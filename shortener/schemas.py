@@ -19,7 +19,8 @@ class Recipient(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     contact_id: ContactId | None = None
-    tracking_consent: bool = False
+    # Consent decides whether a person is tracked: only a JSON boolean counts, never "yes" or 1.
+    tracking_consent: bool = Field(default=False, strict=True)
 
 
 class ShortenRequest(BaseModel):
@@ -34,7 +35,10 @@ class ShortenRequest(BaseModel):
                     "recipient": {"contact_id": "c-42", "tracking_consent": True},
                     "non_trackable": ["https://example.com/terms"],
                 }
-            ]
+            ],
+            # The SMS size limit of `_sms_sized`, which only applies to text bodies.
+            "if": {"properties": {"content_type": {"const": "html"}}, "required": ["content_type"]},
+            "else": {"properties": {"body": {"maxLength": MAX_SMS_CHARACTERS}}},
         },
     )
 
@@ -43,7 +47,10 @@ class ShortenRequest(BaseModel):
         description="Unique per org; a retry with the same id returns the same result.",
     )
     content_type: Literal["text", "html"] = "text"
-    body: str
+    body: str = Field(
+        description=f"A text body has at most {MAX_SMS_CHARACTERS} characters (255 concatenated "
+        "SMS segments); an html body is only limited by the size of the request."
+    )
     recipient: Recipient | None = None
     non_trackable: list[str] = Field(default_factory=list, max_length=1000)
 
