@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import math
 import os
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,16 +37,14 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shortener.embedded import COMPACT_HASH_CONFIG, server_binary
+import harness
+from harness import HarnessError, Service, spawn, stop
 
-ROOT = Path(__file__).resolve().parents[1]
 LUA_SCRIPT = Path(__file__).with_name("soak.lua")
 ORG = "soak"
 TRACKED_TARGET = "https://tracked.example.com/p/{}"
 UNTRACKED_TARGET = "https://plain.example.com/p/{}"
 SEED_BATCH = 500
-START_SECONDS = 30.0
-STOP_SECONDS = 15.0
 SAMPLE_SECONDS = 5.0
 WARMUP_SECONDS = 10.0
 # wrk stops on time by itself; this is only the bound for a wrk that hangs.
@@ -57,10 +52,10 @@ WRK_GRACE_SECONDS = 30.0
 # Requests still being answered when wrk stops may record clicks after it exits.
 SETTLE_SECONDS = 10.0
 MIB = 1024 * 1024
-PR_SET_PDEATHSIG = 1
+LOG_LINES = 20
 
 
-class SoakFailed(Exception):
+class SoakFailed(HarnessError):
     """The soak could not be set up or run; the message says why."""
 
 
@@ -93,173 +88,24 @@ class Metric:
     value: float
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    # Runs in the child before exec: if this script is killed outright (SIGKILL), its
-    # service and Redis get SIGTERM instead of running on unowned.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def spawn(
-    args: Sequence[str], log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        # A session of its own keeps a terminal's Ctrl-C away from the children, so that this
-        # script stops them in order (the service before its Redis).
-        return subprocess.Popen(
-            list(args),
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], name: str) -> None:
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_SECONDS)
-    except subprocess.TimeoutExpired:
-        print(f"{name} did not stop within {STOP_SECONDS:.0f} s; killing it", file=sys.stderr)
-        process.kill()
-        process.wait(STOP_SECONDS)
-
-
-def tail(path: Path, lines: int = 20) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[tuple[redis.Redis, str]]:
-    port = free_port()
-    args = [
-        server_binary(),
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        str(directory),
-        "--save",
-        "",
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-    ]
-    for name, value in COMPACT_HASH_CONFIG.items():
-        args += [f"--{name}", value]
-    log = directory / "redis.log"
-    process = spawn(args, log)
-    client = redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=1)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            with contextlib.suppress(redis.ConnectionError):
-                if client.ping():
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SoakFailed(f"redis-server did not start:\n{tail(log)}")
-            time.sleep(0.05)
-        yield client, f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        stop(process, "redis-server")
-
-
-@dataclass
-class Service:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    api_key: str
-
-
-def service_env(redis_url: str, data_dir: Path, port: int, api_key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHORTENER_")}
-    # With one worker the metrics must be the process's own, not a leftover directory's.
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update(
-        SHORTENER_REDIS_URL=redis_url,
-        SHORTENER_DATA_DIR=str(data_dir),
-        SHORTENER_API_KEYS=f"{api_key}:{ORG}",
-        SHORTENER_SIGNING_KEYS=f"1:{secrets.token_urlsafe(32)}",
-        SHORTENER_BASE_URL=f"http://127.0.0.1:{port}",
-    )
-    return env
-
-
-@contextlib.contextmanager
-def running_service(redis_url: str, directory: Path) -> Iterator[Service]:
-    port = free_port()
-    api_key = f"soak-{secrets.token_urlsafe(24)}"
-    log = directory / "service.log"
-    args = [sys.executable, "-m", "shortener", "serve", "--port", str(port), "--workers", "1"]
-    process = spawn(args, log, service_env(redis_url, directory, port, api_key))
-    service = Service(f"http://127.0.0.1:{port}", process, log, api_key)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise SoakFailed(f"the service exited at start:\n{tail(log)}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{service.base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SoakFailed(f"the service did not answer /healthz:\n{tail(log)}")
-            time.sleep(0.1)
-        yield service
-    finally:
-        stop(process, "the service")
-
-
 def seed(service: Service, count: int, tracked_share: float, codes_file: Path) -> tuple[int, int]:
     """Issue `count` codes, every k-th of them tracked; write them for soak.lua."""
     every = max(1, round(1 / tracked_share))
-    lines: list[str] = []
-    tracked_count = 0
-    headers = {"Authorization": f"Bearer {service.api_key}"}
-    with httpx.Client(base_url=service.base_url, headers=headers, timeout=60) as client:
-        for start in range(0, count, SEED_BATCH):
-            numbers = range(start, min(count, start + SEED_BATCH))
-            wanted = [n % every == 0 for n in numbers]
-            messages: list[dict[str, Any]] = []
-            for n, tracked in zip(numbers, wanted, strict=True):
-                target = (TRACKED_TARGET if tracked else UNTRACKED_TARGET).format(n)
-                message: dict[str, Any] = {
-                    "message_id": f"seed-{n}",
-                    "body": f"Parcel {n} is on its way: {target} Reply STOP to opt out",
-                }
-                if tracked:
-                    message["recipient"] = {"contact_id": f"c-{n % 997}", "tracking_consent": True}
-                messages.append(message)
-            response = client.post("/v1/messages/batch", json={"messages": messages})
-            if response.status_code != 200:
-                raise SoakFailed(f"seeding: {response.status_code} {response.text[:500]}")
-            results = response.json()["results"]
-            for tracked, result in zip(wanted, results, strict=True):
-                link = result["links"][0]
-                if link["tracked"] != tracked or not link["code"]:
-                    raise SoakFailed(f"seeding: unexpected link {link}")
-                lines.append(f"{'t' if tracked else 'u'} /{link['code']}")
-                tracked_count += tracked
+    wanted = [n % every == 0 for n in range(count)]
+    messages: list[dict[str, Any]] = []
+    for n, tracked in enumerate(wanted):
+        target = (TRACKED_TARGET if tracked else UNTRACKED_TARGET).format(n)
+        message: dict[str, Any] = {
+            "message_id": f"seed-{n}",
+            "body": f"Parcel {n} is on its way: {target} Reply STOP to opt out",
+        }
+        if tracked:
+            message["recipient"] = {"contact_id": f"c-{n % 997}", "tracking_consent": True}
+        messages.append(message)
+    codes = harness.issue_codes(service, messages, wanted, batch=SEED_BATCH, timeout=60)
+    lines = [f"{'t' if t else 'u'} /{code}" for t, code in zip(wanted, codes, strict=True)]
     codes_file.write_text("\n".join(lines) + "\n")
-    return len(lines), tracked_count
+    return len(lines), sum(wanted)
 
 
 def _vm_rss_bytes(pid: int) -> int:
@@ -381,7 +227,7 @@ def settled_stream_length(client: redis.Redis, key: str) -> int:
 
 def read_wrk_results(path: Path, output: Path) -> dict[str, float]:
     if not path.exists():
-        raise SoakFailed(f"wrk wrote no results; its output:\n{tail(output)}")
+        raise SoakFailed(f"wrk wrote no results; its output:\n{harness.tail(output, LOG_LINES)}")
     results = {}
     for line in path.read_text().splitlines():
         name, _, value = line.partition(" ")
@@ -438,7 +284,9 @@ def run_wrk(
             if time.monotonic() > deadline:
                 raise SoakFailed(f"wrk did not finish within {args.seconds + WRK_GRACE_SECONDS} s")
             if service.process.poll() is not None:
-                raise SoakFailed(f"the service died under load:\n{tail(service.log)}")
+                raise SoakFailed(
+                    f"the service died under load:\n{harness.tail(service.log, LOG_LINES)}"
+                )
             samples.append(sample(started))
             print(
                 f"  {samples[-1].at:5.1f} s  service RSS {samples[-1].rss / MIB:7.1f} MiB"
@@ -450,7 +298,7 @@ def run_wrk(
     finally:
         stop(process, "wrk")
     if process.returncode != 0:
-        raise SoakFailed(f"wrk failed ({process.returncode}):\n{tail(output)}")
+        raise SoakFailed(f"wrk failed ({process.returncode}):\n{harness.tail(output, LOG_LINES)}")
     return read_wrk_results(result_file, output), samples, output.read_text(errors="replace")
 
 
@@ -698,8 +546,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def soak(args: argparse.Namespace, directory: Path) -> bool:
     with contextlib.ExitStack() as stack:
-        redis_client, redis_url = stack.enter_context(redis_server(directory / "redis"))
-        service = stack.enter_context(running_service(redis_url, directory))
+        redis_client, redis_url = stack.enter_context(
+            harness.redis_server(
+                directory / "redis", persistent=True, socket_timeout=5, log_lines=LOG_LINES
+            )
+        )
+        service = stack.enter_context(
+            harness.running_service(
+                redis_url,
+                directory,
+                ORG,
+                log_name="service.log",
+                unanswered="/healthz",
+                log_lines=LOG_LINES,
+            )
+        )
         print(f"service at {service.base_url}; seeding {args.codes} codes", file=sys.stderr)
         codes_file = directory / "codes.txt"
         seeded = seed(service, args.codes, args.tracked_share, codes_file)
@@ -736,10 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     directory = Path(tempfile.mkdtemp(prefix="shortener-soak-"))
-    (directory / "redis").mkdir()
     try:
         return 0 if soak(args, directory) else 1
-    except SoakFailed as error:
+    except HarnessError as error:
         print(f"soak test could not run: {error}", file=sys.stderr)
         return 2
     except Interrupted as interrupted:

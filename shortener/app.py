@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
@@ -24,7 +26,12 @@ from shortener.interactions import INTERACTION_TYPES, Visitor
 from shortener.links import InvalidSignature, MessageConflict, TapOutcome, link_info
 from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shortener.metrics import exposition
-from shortener.observability import ObservabilityMiddleware, route_namer
+from shortener.observability import (
+    ObservabilityMiddleware,
+    record_request,
+    request_id_of,
+    route_namer,
+)
 from shortener.openapi import openapi_document
 from shortener.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
 from shortener.problems import HTTPProblem, problem_response
@@ -130,31 +137,92 @@ async def shorten_batch(request: Request) -> Response:
 
 
 def _visitor(request: Request) -> Visitor:
-    if request.method == "HEAD":
+    return _visitor_of(request.method, request.headers.get("user-agent", ""))
+
+
+def _visitor_of(method: str, user_agent: str) -> Visitor:
+    if method == "HEAD":
         return Visitor.PROBE
-    return Visitor.BOT if is_bot(request.headers.get("user-agent", "")) else Visitor.PERSON
+    return Visitor.BOT if is_bot(user_agent) else Visitor.PERSON
 
 
 def _redirect(location: str) -> Response:
     return Response(status_code=302, headers={"location": location, "cache-control": "no-store"})
 
 
-async def tap(request: Request) -> Response:
-    runtime = _runtime(request)
-    shortener = await runtime.shortener()
-    code = request.path_params["code"]
-    client = request.client.host if request.client else ""
-    if runtime.throttle.blocked(client) and not shortener.issued(code):
-        raise HTTPProblem(
-            429, "too many taps on unknown links from this address", headers={"retry-after": "60"}
-        )
-    result = await shortener.tap(code, _visitor(request))
-    if result.outcome is TapOutcome.REDIRECT and result.link is not None:
-        return _redirect(result.link.target)
-    runtime.throttle.miss(client)
-    if result.outcome is TapOutcome.EXPIRED:
-        return Response(EXPIRED_PAGE, 410, _HTML_HEADERS, "text/html; charset=utf-8")
-    return Response(NOT_FOUND_PAGE, 404, _HTML_HEADERS, "text/html; charset=utf-8")
+class TapEndpoint:
+    """`GET`/`HEAD /{code}`, the recipients' tap, as a bare ASGI app.
+
+    Taps are most of the traffic and each must land fast, so `ShortenerApp` hands them here
+    before routing and middleware; this does the little they need itself: one store call
+    (two for a tracked link), prebuilt headers, one metrics update and one log line.
+    """
+
+    ROUTE = "/{code}"
+    _PAGE_HEADERS = (
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"cache-control", b"no-store"),
+    )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = request_id_of(scope)
+        status: int = 500
+        headers: list[tuple[bytes, bytes]] = []
+        body = b""
+        try:
+            status, headers, body = await self._answer(scope)
+        except StoreUnavailable as error:
+            log.warning("store unavailable: %s", error)
+            status, headers, body = _problem_parts(
+                503, "the link store is not answering; try again shortly", {"retry-after": "1"}
+            )
+        except HTTPProblem as problem:
+            status, headers, body = _problem_parts(problem.status, problem.detail, problem.headers)
+        except Exception:
+            log.exception("unexpected error on a tap")
+            status, headers, body = _problem_parts(500, "an unexpected error occurred")
+        finally:
+            headers.append((b"x-request-id", request_id.encode()))
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            elapsed = time.perf_counter() - started
+            record_request(self.ROUTE, scope["method"], status, elapsed, request_id)
+
+    async def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        runtime: Runtime = scope["app"].state.runtime
+        shortener = await runtime.shortener()
+        code = scope["path"][1:]
+        client = scope["client"][0] if scope.get("client") else ""
+        if runtime.throttle.blocked(client) and not shortener.issued(code):
+            raise HTTPProblem(
+                429,
+                "too many taps on unknown links from this address",
+                headers={"retry-after": "60"},
+            )
+        user_agent = ""
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+                break
+        visitor = _visitor_of(scope["method"], user_agent)
+        result = await shortener.tap(code, visitor)
+        if result.outcome is TapOutcome.REDIRECT and result.link is not None:
+            location = result.link.target.encode()
+            return 302, [(b"location", location), (b"cache-control", b"no-store")], b""
+        runtime.throttle.miss(client)
+        if result.outcome is TapOutcome.EXPIRED:
+            return 410, list(self._PAGE_HEADERS), EXPIRED_PAGE
+        return 404, list(self._PAGE_HEADERS), NOT_FOUND_PAGE
+
+
+def _problem_parts(
+    status: int, detail: str, headers: dict[str, str] | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    response = problem_response(status, detail, headers)
+    raw = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
+    return status, raw, bytes(response.body)
 
 
 async def follow_tracked(request: Request) -> Response:
@@ -302,6 +370,29 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "an unexpected error occurred; it has been logged")
 
 
+class ShortenerApp(Starlette):
+    """Starlette, with taps sent straight to their endpoint: a tap is a GET or HEAD of a
+    single path segment that names no other route."""
+
+    def __init__(self, tap: TapEndpoint, single_segment_routes: frozenset[str], **kwargs: Any):
+        super().__init__(**kwargs)
+        self._tap = tap
+        self._single_segment_routes = single_segment_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path: str = scope["path"]
+            if (
+                len(path) > 1
+                and path.find("/", 1) == -1
+                and path not in self._single_segment_routes
+            ):
+                scope["app"] = self
+                await self._tap(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The ASGI app; `settings` defaults to the configuration (file and environment)."""
     configured = with_credentials(settings or load_settings())
@@ -310,8 +401,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_runtime(configured) as runtime:
             app.state.runtime = runtime
+            # What exists now lives as long as the process: keep the collector off it, and
+            # collect less often, so that no tap waits for a full pass over the heap.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 50, 100)
             yield
 
+    tap = TapEndpoint()
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -324,9 +421,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/interactions", list_interactions, methods=["GET"]),
         Route("/api/orgs/{org_hash}/r/{link_id}", follow_tracked, methods=["GET", "HEAD"]),
         Route("/api/orgs/{org_hash}/o/{link_id}", open_pixel, methods=["GET", "HEAD"]),
-        Route("/{code}", tap, methods=["GET", "HEAD"]),
+        Route(TapEndpoint.ROUTE, tap, methods=["GET", "HEAD"]),
     ]
-    app = Starlette(
+    fixed = frozenset(r.path for r in routes if r.path.count("/") == 1 and "{" not in r.path)
+    app = ShortenerApp(
+        tap,
+        fixed,
         routes=routes,
         lifespan=lifespan,
         exception_handlers={

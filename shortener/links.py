@@ -130,7 +130,10 @@ class Shortener:
         return frozenset(excluded)
 
     def _draft(self, org: str, request: ShortenRequest) -> _Draft:
-        fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
+        # Only a message id can be retried, so only then is the request worth a fingerprint.
+        fingerprint = ""
+        if request.message_id is not None:
+            fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
         draft = _Draft(request, fingerprint)
         consent = request.recipient is not None and request.recipient.tracking_consent
         excluded = self._excluded(request.non_trackable)
@@ -324,6 +327,7 @@ class Shortener:
         return LinkReport(code, link, clicks, bot_clicks)
 
     async def expiring(self, within_seconds: int) -> dict[str, int]:
+        await self.store.flush()
         now = int(self.clock())
         return await self.store.expiring(now, now + within_seconds)
 

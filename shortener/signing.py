@@ -11,7 +11,16 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
-from urllib.parse import quote
+
+# Targets are ASCII already; a query value needs every reserved character escaped too. A table
+# for str.translate does that at C speed, where urllib's quote walks the bytes in Python.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_QUERY_ESCAPES = {code: f"%{code:02X}" for code in range(128) if chr(code) not in _UNRESERVED}
+
+
+def query_value(ascii_text: str) -> str:
+    """An ASCII string escaped for use as one query parameter value."""
+    return ascii_text.translate(_QUERY_ESCAPES)
 
 
 def _b64(raw: bytes) -> str:
@@ -19,7 +28,7 @@ def _b64(raw: bytes) -> str:
 
 
 class LinkSigner:
-    __slots__ = ("_keys", "_org_key", "base_url", "version")
+    __slots__ = ("_keys", "_org_hashes", "_org_key", "base_url", "version")
 
     def __init__(self, keys: Mapping[int, str], org_key: bytes, base_url: str) -> None:
         if not keys:
@@ -28,12 +37,16 @@ class LinkSigner:
         self.version = max(self._keys)
         # Kept apart from the signing keys so that an org's hash survives key rotation.
         self._org_key = org_key
+        self._org_hashes: dict[str, str] = {}
         self.base_url = base_url
 
     def org_hash(self, org: str) -> str:
         """A keyed hash of the org id: stable, and not reversible by whoever reads a link."""
-        digest = hmac.new(self._org_key, b"org\x00" + org.encode(), hashlib.sha256).digest()
-        return _b64(digest[:15])
+        known = self._org_hashes.get(org)
+        if known is None:
+            digest = hmac.new(self._org_key, b"org\x00" + org.encode(), hashlib.sha256).digest()
+            known = self._org_hashes[org] = _b64(digest[:15])
+        return known
 
     def _digest(self, version: int, org: str, link_id: str, target: str) -> str:
         message = "\x00".join((org, link_id, target)).encode()
@@ -43,7 +56,7 @@ class LinkSigner:
         digest = self._digest(self.version, org, link_id, target)
         return (
             f"{self.base_url}/api/orgs/{self.org_hash(org)}/r/{link_id}"
-            f"?targetUrl={quote(target, safe='')}&digest={digest}&secretVersion={self.version}"
+            f"?targetUrl={query_value(target)}&digest={digest}&secretVersion={self.version}"
         )
 
     def pixel_url(self, org: str, link_id: str) -> str:

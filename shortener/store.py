@@ -3,11 +3,13 @@
 Keys:
 - `blocks`: counter of reserved serial blocks (see `codes.SerialAllocator`).
 - `secret:codes`: the key of the code MAC, made once by whoever starts first.
-- `l:{block}`: hash of the links of one serial block; field = slot in block (base 36),
+- `l:{BLOCK}`: hash of the links of one serial block; field = slot in block (hex),
   value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
   cost about half the memory of one key per link. The hash lives until its latest link
   expires; each link carries its own expiry, since its neighbours may outlive it.
-  Beside a link, fields `{slot}:c` and `{slot}:b` count its taps by people and by bots.
+- `k:{BLOCK}`: the block's tap counts, fields `{slot}:c` (people) and `{slot}:b` (bots),
+  living as long as the block's links. Apart from the links, because changing a field in a
+  large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
 - `{o:ORG}:ix`: the org's stream of interactions; `{o:ORG}:consent`: hash contact id ->
   "1"/"0" (tracking allowed / opted out). The shared hash tag keeps both in one cluster slot,
@@ -20,7 +22,9 @@ Keys:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
@@ -30,8 +34,10 @@ from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from shortener.autopipeline import AutoPipeline, Command
 from shortener.codes import block_of, slot_in_block
 from shortener.embedded import COMPACT_HASH_CONFIG
 from shortener.metrics import REDIS_ERRORS
@@ -39,6 +45,7 @@ from shortener.metrics import REDIS_ERRORS
 T = TypeVar("T")
 
 CODE_MAC_KEY = "secret:codes"
+EXPIRING_FLUSH_SECONDS = 1.0
 BLOCKS_KEY = "blocks"
 
 # HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
@@ -60,7 +67,10 @@ local value = redis.call('HGET', KEYS[1], ARGV[1])
 if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true) then
   local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
   if expires > tonumber(ARGV[2]) then
-    redis.call('HINCRBY', KEYS[1], ARGV[1] .. ':' .. ARGV[3], 1)
+    redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. ARGV[3], 1)
+    if redis.call('PTTL', KEYS[2]) < 0 then
+      redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
+    end
   end
 end
 return value
@@ -79,6 +89,25 @@ if contact == '' or redis.call('HGET', KEYS[1], contact) ~= '0' then
 end
 return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
 """
+
+
+class ExpiryTally:
+    """Codes issued per (expiry hour, org) since the last write to the expiry index.
+
+    The index is an estimate for ops ("what expires soon"), so it is written once a second
+    for everything shortened meanwhile rather than with every request; a crash loses at most
+    that second's counts.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, str], int] = {}
+
+    def add(self, hour: int, org: str) -> None:
+        self.counts[hour, org] = self.counts.get((hour, org), 0) + 1
+
+    def take(self) -> dict[tuple[int, str], int]:
+        counts, self.counts = self.counts, {}
+        return counts
 
 
 class StoreUnavailable(Exception):
@@ -100,6 +129,16 @@ class LinkKind(enum.Enum):
         return self in (LinkKind.SHORT, LinkKind.TRACKED_SHORT)
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def _quote_id(value: str | None) -> str:
+    # Most ids need no escaping, and a regex check is far cheaper than quote.
+    if value is None:
+        return ""
+    return value if _PLAIN_ID.fullmatch(value) else quote(value, safe="")
+
+
 @dataclass(frozen=True, slots=True)
 class StoredLink:
     kind: LinkKind
@@ -116,7 +155,7 @@ class StoredLink:
         head = f"{self.kind.value} {self.created_at:x} {self.expires_at:x} {self.org} {self.target}"
         if not self.kind.tracked:
             return head
-        ids = (quote(value or "", safe="") for value in (self.contact_id, self.message_id))
+        ids = (_quote_id(value) for value in (self.contact_id, self.message_id))
         return " ".join((head, *ids))
 
     @classmethod
@@ -150,7 +189,11 @@ class MessageClaim:
 
 
 def link_key(serial: int) -> str:
-    return f"l:{block_of(serial)}"
+    return f"l:{{{block_of(serial)}}}"
+
+
+def count_key(serial: int) -> str:
+    return f"k:{{{block_of(serial)}}}"
 
 
 def link_field(serial: int) -> str:
@@ -179,12 +222,24 @@ def expiring_key(hour: int) -> str:
 class Store:
     """Typed operations over Redis; every call fails with StoreUnavailable within `timeout`."""
 
-    def __init__(self, redis: aioredis.Redis | RedisCluster, timeout: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis | RedisCluster,
+        timeout: float,
+        pipelined: aioredis.Redis | RedisCluster | None = None,
+    ) -> None:
         self.redis = redis
         self.timeout = timeout
         self._save_links = redis.register_script(_SAVE_LINKS)
         self._tap = redis.register_script(_TAP)
         self._record = redis.register_script(_RECORD)
+        # The hot paths (taps and their clicks) share pipelines with concurrent requests,
+        # over a client of their own (see `connect`).
+        self._scripts = {s.sha: s.script for s in (self._save_links, self._tap, self._record)}
+        self._pipelined = pipelined or redis
+        self._auto = AutoPipeline(self._pipelined, timeout)
+        self._expiring = ExpiryTally()
+        self._expiring_flush: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -207,8 +262,69 @@ class Store:
         async with self._guard():
             return await awaitable
 
+    async def _eval(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        """Run a script in the shared pipeline, which keeps the deadline itself."""
+        (reply,) = await self._pipelined_run([("EVALSHA", script.sha, len(keys), *keys, *args)])
+        return reply
+
+    async def _pipelined_run(self, commands: list[Command]) -> list[Any]:
+        """Run commands in order in the shared pipeline; their replies. A script that Redis
+        forgot (it restarted) is loaded and its command run again."""
+        try:
+            replies = await self._auto.execute_many(commands)
+            forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+            if forgotten:
+                for sha in {commands[i][1] for i in forgotten}:
+                    await self._call(self.redis.script_load(self._scripts[sha]))
+                again = await self._auto.execute_many([commands[i] for i in forgotten])
+                for i, reply in zip(forgotten, again, strict=True):
+                    replies[i] = reply
+        except (TimeoutError, ConnectionError, OSError, RedisError) as error:
+            if isinstance(error, ResponseError):
+                raise
+            REDIS_ERRORS.inc()
+            raise StoreUnavailable(str(error) or type(error).__name__) from error
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
+
+    def _schedule_expiring_flush(self) -> None:
+        if self._expiring_flush is None or self._expiring_flush.done():
+            self._expiring_flush = asyncio.get_running_loop().create_task(
+                self._flush_expiring(delay=EXPIRING_FLUSH_SECONDS)
+            )
+
+    async def _flush_expiring(self, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)
+        counts = self._expiring.take()
+        if not counts:
+            return
+        commands: list[Command] = []
+        for (hour, org), count in counts.items():
+            commands.append(("HINCRBY", expiring_key(hour), org, count))
+            commands.append(("EXPIREAT", expiring_key(hour), (hour + 1) * 3600 + 60))
+        try:
+            await self._pipelined_run(commands)
+        except StoreUnavailable:
+            # Put them back for the next write: the index lags rather than loses them.
+            for key, count in counts.items():
+                self._expiring.counts[key] = self._expiring.counts.get(key, 0) + count
+
+    async def flush(self) -> None:
+        """Write what is still buffered (the expiry index)."""
+        if self._expiring_flush is not None and not self._expiring_flush.done():
+            self._expiring_flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiring_flush
+        await self._flush_expiring()
+
     async def close(self) -> None:
+        with contextlib.suppress(StoreUnavailable):
+            await self.flush()
         await self.redis.aclose()
+        if self._pipelined is not self.redis:
+            await self._pipelined.aclose()
 
     async def ping(self) -> bool:
         """Whether Redis answers soon: readiness must not hang as long as a request may."""
@@ -249,24 +365,21 @@ class Store:
         """Write links, kept for `keep_ms`, then claim message ids; for each claim the result
         already stored under its id, or None where this call's claim won. One round trip."""
         by_block: dict[str, list[str]] = {}
-        expiring: dict[tuple[int, str], int] = {}
         for serial, link in links:
             by_block.setdefault(link_key(serial), []).extend((link_field(serial), link.encode()))
             if link.kind.has_code:
-                hour = link.expires_at // 3600
-                expiring[hour, link.org] = expiring.get((hour, link.org), 0) + 1
-        async with self._pipeline() as pipe:
-            for key, fields in by_block.items():
-                await self._save_links(keys=[key], args=[keep_ms, *fields], client=pipe)
-            for (hour, org), count in expiring.items():
-                pipe.hincrby(expiring_key(hour), org, count)
-                pipe.expireat(expiring_key(hour), (hour + 1) * 3600 + 60)
-            for claim in claims:
-                key = message_key(claim.org, claim.message_id)
-                pipe.set(key, claim.payload, nx=True, px=keep_ms)
-                pipe.get(key)
-            replies: list[Any] = await pipe.execute()
-        claim_replies = replies[len(by_block) + 2 * len(expiring) :]
+                self._expiring.add(link.expires_at // 3600, link.org)
+        save = self._save_links.sha
+        commands: list[Command] = [
+            ("EVALSHA", save, 1, key, keep_ms, *fields) for key, fields in by_block.items()
+        ]
+        for claim in claims:
+            key = message_key(claim.org, claim.message_id)
+            commands.append(("SET", key, claim.payload, "NX", "PX", keep_ms))
+            commands.append(("GET", key))
+        replies = await self._pipelined_run(commands)
+        self._schedule_expiring_flush()
+        claim_replies = replies[len(by_block) :]
         results: list[str | None] = []
         for won, stored in zip(claim_replies[::2], claim_replies[1::2], strict=True):
             results.append(None if won else _text(stored))
@@ -282,9 +395,10 @@ class Store:
     async def inspect_link(self, serial: int) -> tuple[StoredLink | None, int, int]:
         """A link with its taps by people and by bots, counting nothing."""
         field = link_field(serial)
-        raw, people, bots = await self._call(
-            self.redis.hmget(link_key(serial), [field, f"{field}:c", f"{field}:b"])
-        )
+        async with self._pipeline() as pipe:
+            pipe.hget(link_key(serial), field)
+            pipe.hmget(count_key(serial), [f"{field}:c", f"{field}:b"])
+            raw, (people, bots) = await pipe.execute()
         link = None if raw is None else StoredLink.decode(_text(raw))
         return link, int(people or 0), int(bots or 0)
 
@@ -305,7 +419,7 @@ class Store:
         """Read a link and count a tap on it while it lives and is of one of `kinds` (a
         string of LinkKind values): counter "c" for a person, "b" for a bot, "" for none."""
         args: list[str | int] = [link_field(serial), now, counter, kinds]
-        raw = await self._call(self._tap(keys=[link_key(serial)], args=args))
+        raw = await self._eval(self._tap, [link_key(serial), count_key(serial)], args)
         return None if raw is None else StoredLink.decode(_text(raw))
 
     async def record_interaction(
@@ -330,7 +444,7 @@ class Store:
             link.message_id or "",
         ]
         keys = [consent_key(link.org), interactions_key(link.org)]
-        return _text(await self._call(self._record(keys=keys, args=args)))
+        return _text(await self._eval(self._record, keys, args))
 
     async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
         start = f"({after}" if after else "-"
@@ -381,14 +495,22 @@ def connect(url: str, *, cluster: bool, timeout: float) -> Store:
         "retry_on_timeout": False,
         "health_check_interval": 30,
     }
-    client: aioredis.Redis | RedisCluster
     if cluster:
-        client = RedisCluster.from_url(url, **options)
-    else:
-        # Blocking: a burst of requests waits its turn for a connection (up to `timeout`)
-        # rather than failing at once or opening thousands of sockets.
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=64, timeout=timeout, **options
-        )
-        client = aioredis.Redis(connection_pool=pool)
-    return Store(client, timeout)
+        return Store(RedisCluster.from_url(url, **options), timeout)
+    # Blocking: a burst of requests waits its turn for a connection (up to `timeout`) rather
+    # than failing at once or opening thousands of sockets.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=timeout, **options
+    )
+    # The auto-pipeline holds a connection per batch in flight, a handful even under heavy
+    # load, so it takes them from a plain pool: a blocking pool's lock and timer for each
+    # batch cost more than the batch itself. Should Redis hang, batches pile up to the limit
+    # and the rest fail at once, which answers 503 as the timeout would.
+    # Its batches keep their own deadline, so its reads need no timer each.
+    pipelined_options = {**options, "socket_timeout": None, "health_check_interval": 0}
+    pipelined_pool = aioredis.ConnectionPool.from_url(url, max_connections=64, **pipelined_options)
+    return Store(
+        aioredis.Redis(connection_pool=pool),
+        timeout,
+        aioredis.Redis(connection_pool=pipelined_pool),
+    )

@@ -236,3 +236,20 @@ def test_access_logs_are_json_and_keep_secrets_out(external_env: dict[str, str])
     assert any(e["route"] == "/{code}" and e["status"] == 302 for e in requests)
     for secret in (service.API_KEY, "+15551234567", "15551234567", "c-secret-9"):
         assert secret not in logs
+
+
+def test_access_log_lines_match_every_other_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from shortener.observability import AccessLog, JsonFormatter
+
+    writer = AccessLog()
+    writer.write("req-1", "GET", "/{code}", 302, 0.00125)
+    line = capsys.readouterr().err.strip()
+    record = logging.LogRecord("shortener.access", logging.INFO, "", 0, "request", None, None)
+    record.created = datetime.fromisoformat(json.loads(line)["time"]).timestamp()
+    record.fields = {
+        "request_id": "req-1", "method": "GET", "route": "/{code}", "status": 302,
+        "duration_ms": 1.25,
+    }  # fmt: skip
+    assert json.loads(line) == json.loads(JsonFormatter().format(record))

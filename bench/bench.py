@@ -1,0 +1,754 @@
+"""Benchmark: the service's taps and shortening against minimal reference apps, `make bench`.
+
+One run against one local `redis-server` (TCP on 127.0.0.1, no persistence):
+
+1. the reference apps of `bench/reference_apps.py` (a fixed 302; one awaited GET; GET and
+   XADD; auto-pipelined GETs), each its own uvicorn process, under the same wrk load as
+   the service's taps;
+2. `shortener serve` with one worker: taps on untracked and on tracked codes, single
+   shorten calls (wrk), and batch shortening from four concurrent clients;
+3. Redis memory per stored code and per interaction, on a flushed Redis;
+4. with `--workers-check`, the untracked taps again with two workers.
+
+It prints a markdown report, writes it to `bench/results.md` and compares the figures with
+the service's goals (`goals`). Missing a goal is a result, not a failure: the exit status is
+non-zero only when something broke (a server did not start, wrk is missing, a run had
+errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import harness
+import httpx
+import redis
+from harness import (
+    START_SECONDS,
+    HarnessError,
+    Server,
+    Service,
+    free_port,
+    http_server,
+    issue_codes,
+    redis_server,
+    tail,
+)
+
+from shortener.embedded import server_binary
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_FILE = BENCH_DIR / "results.md"
+TAPS_SCRIPT = BENCH_DIR / "bench_taps.lua"
+SHORTEN_SCRIPT = BENCH_DIR / "bench_shorten.lua"
+REFERENCE_APPS = BENCH_DIR / "reference_apps.py"
+
+ORG = "bench"
+CODES = 20_000
+SEED_BATCH = 1000
+URL_LENGTH = 60
+WRK_THREADS = 2
+WARMUP_SECONDS = 2
+BATCH_CLIENTS = 4
+BATCH_MESSAGES = 1000
+LINKS_PER_BATCH_MESSAGE = 2
+TAP_CLIENT_CONNECTIONS = 32
+BUFFER_RELEASE_SECONDS = 3.0
+# wrk stops on time by itself; this only bounds a wrk that hangs.
+WRK_GRACE_SECONDS = 30.0
+MIB = 1024 * 1024
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
+
+REFERENCE_RUNS = {
+    "fixed": "reference: fixed 302, no I/O",
+    "get": "reference: one awaited GET",
+    "get-xadd": "reference: GET + XADD",
+    "pipelined": "reference: auto-pipelined GET",
+}
+UNTRACKED = "service: untracked tap"
+TRACKED = "service: tracked tap"
+SHORTEN = "service: single shorten (2 links)"
+BATCH = (
+    f"service: batch shortening ({BATCH_CLIENTS} clients, batches of {BATCH_MESSAGES} messages"
+    f" with {LINKS_PER_BATCH_MESSAGE} links)"
+)
+UNTRACKED_2W = "service: untracked tap, 2 workers"
+
+
+class BenchError(HarnessError):
+    """Something the benchmark needs did not work; the message says what."""
+
+
+def target_url(n: int) -> str:
+    url = f"https://shop.example.com/orders/{n:08d}?utm_source=sms&cp=1"
+    assert len(url) == URL_LENGTH, url
+    return url
+
+
+# Servers
+
+
+def running_service(
+    redis_url: str, directory: Path, workers: int = 1
+) -> contextlib.AbstractContextManager[Service]:
+    name = f"the service ({workers} worker{'s' if workers > 1 else ''})"
+    return harness.running_service(redis_url, directory, ORG, workers=workers, name=name)
+
+
+@contextlib.contextmanager
+def reference_app(app: str, redis_url: str, directory: Path) -> Iterator[Server]:
+    port = free_port()
+    args = [sys.executable, str(REFERENCE_APPS), app, "--port", str(port)]
+    args += ["--redis-url", redis_url]
+    with http_server(f"reference app {app}", args, directory / f"ref-{app}.log", "/x") as server:
+        yield server
+
+
+# wrk
+
+
+@dataclass
+class RunResult:
+    name: str
+    rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    unit: str = "req/s"
+    note: str = ""
+
+
+def run_wrk(
+    name: str,
+    script: Path,
+    url: str,
+    script_args: Sequence[str],
+    seconds: int,
+    connections: int,
+    directory: Path,
+) -> RunResult:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise BenchError("wrk is not installed; `make bench` installs it as root")
+    command = [wrk, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["-s", str(script), url, "--", *script_args]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=seconds + WRK_GRACE_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise BenchError(f"{name}: wrk did not finish within {error.timeout:.0f} s") from None
+    figures: dict[str, float] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "bench":
+            figures[parts[1]] = float(parts[2])
+    if done.returncode != 0 or "requests" not in figures:
+        raise BenchError(
+            f"{name}: wrk failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr}"
+        )
+    kinds = ("status", "connect", "read", "write", "timeout")
+    by_kind = {kind: int(figures[f"errors_{kind}"]) for kind in kinds}
+    note = ", ".join(
+        f"{n} {'non-2xx/3xx' if k == 'status' else k}" for k, n in by_kind.items() if n
+    )
+    return RunResult(
+        name,
+        figures["requests"] / (figures["duration_us"] / 1e6),
+        figures["latency_p50_us"] / 1000,
+        figures["latency_p99_us"] / 1000,
+        sum(by_kind.values()),
+        note=note,
+    )
+
+
+@dataclass
+class Bench:
+    seconds: int
+    connections: int
+    directory: Path
+    results: dict[str, RunResult] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def load(self, name: str, script: Path, url: str, script_args: Sequence[str]) -> RunResult:
+        """A warm-up, then the measured wrk run; a run with errors is also a problem."""
+        print(f"running {name}", file=sys.stderr)
+        warmup = min(WARMUP_SECONDS, self.seconds)
+        args = (script, url, script_args)
+        run_wrk(f"{name} (warm-up)", *args, warmup, self.connections, self.directory)
+        result = run_wrk(name, *args, self.seconds, self.connections, self.directory)
+        return self.record(result)
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """One part of the run: if it breaks, that is reported and the other parts still run."""
+        try:
+            yield
+        except HarnessError as error:
+            self.problems.append(f"{name}: {error}")
+        except (httpx.HTTPError, redis.RedisError, OSError, TimeoutError) as error:
+            self.problems.append(f"{name}: {type(error).__name__}: {error}")
+
+    def record(self, result: RunResult) -> RunResult:
+        self.results[result.name] = result
+        if result.errors:
+            self.problems.append(f"{result.name}: {result.errors} errors ({result.note})")
+        return result
+
+
+# The service's data
+
+
+def seed(service: Service, count: int, tracked: bool, first: int) -> list[tuple[str, str]]:
+    """Issue `count` codes of one kind, one link a message; returns (code, URL) pairs."""
+    numbers = range(first, first + count)
+    messages: list[dict[str, Any]] = []
+    for n in numbers:
+        message: dict[str, Any] = {
+            "body": f"Your order {n} has shipped: {target_url(n)} Reply STOP to opt out"
+        }
+        if tracked:
+            message["recipient"] = {"contact_id": f"c-{n}", "tracking_consent": True}
+        messages.append(message)
+    codes = issue_codes(service, messages, [tracked] * count, batch=SEED_BATCH, timeout=120)
+    return [(code, target_url(n)) for n, code in zip(numbers, codes, strict=True)]
+
+
+def write_paths(path: Path, codes: Sequence[tuple[str, str]]) -> Path:
+    path.write_text("".join(f"/{code}\n" for code, _ in codes))
+    return path
+
+
+def seed_reference_keys(client: redis.Redis, codes: Sequence[tuple[str, str]]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for code, url in codes:
+        pipe.set(f"ref:{code}", url)
+    pipe.execute()
+
+
+def service_statuses(service: Service) -> Counter[str]:
+    """Requests the service answered so far, by status (all workers)."""
+    text = httpx.get(f"{service.base_url}/metrics", timeout=10).text
+    counts: Counter[str] = Counter()
+    for match in re.finditer(
+        r'^shortener_requests_total\{[^}]*status="(\d+)"[^}]*\} (\S+)$', text, re.MULTILINE
+    ):
+        counts[match.group(1)] += round(float(match.group(2)))
+    return counts
+
+
+def service_load(
+    bench: Bench, service: Service, name: str, script: Path, script_args: Sequence[str]
+) -> RunResult:
+    """A wrk run on the service; when it had errors, what the service answered instead."""
+    before = service_statuses(service)
+    result = bench.load(name, script, service.base_url + "/", script_args)
+    if result.errors:
+        after = service_statuses(service)
+        after.subtract(before)
+        odd = {
+            status: n for status, n in after.items() if n > 0 and not status.startswith(("2", "3"))
+        }
+        bench.problems.append(
+            f"{name}: the service answered {odd or 'no error statuses'}; its log ends:\n"
+            f"{tail(service.log, 5)}"
+        )
+    return result
+
+
+def scan_service_logs(bench: Bench) -> None:
+    """Lines the services logged above info level: errors are problems, the rest notes."""
+    for log in sorted(bench.directory.glob("service-*.log")):
+        levels: Counter[str] = Counter()
+        examples: dict[str, str] = {}
+        with open(log, errors="replace") as lines:
+            for line in lines:
+                if '"level": "info"' in line:
+                    continue
+                try:
+                    level = str(json.loads(line).get("level", "unknown"))
+                except (ValueError, AttributeError):
+                    level = "unstructured"
+                levels[level] += 1
+                examples.setdefault(level, line.strip()[:300])
+        for level, count in levels.items():
+            finding = f"{log.name}: {count} {level} line(s), the first: `{examples[level]}`"
+            if level in ("warning", "unstructured"):
+                bench.notes.append(finding)
+            else:
+                bench.problems.append(finding)
+
+
+def batch_body(client_number: int) -> bytes:
+    first = client_number * BATCH_MESSAGES
+    messages = [
+        {"body": f"Order {n} shipped: {target_url(n)} Returns: {target_url(n + 5_000_000)}"}
+        for n in range(first, first + BATCH_MESSAGES)
+    ]
+    return json.dumps({"messages": messages}).encode()
+
+
+async def shorten_batches(service: Service, seconds: int) -> RunResult:
+    """Concurrent clients posting the same batch again and again; without a message_id every
+    post issues new codes."""
+    headers = {
+        "Authorization": f"Bearer {service.api_key}",
+        "Content-Type": "application/json",
+    }
+    latencies: list[float] = []
+    failures: Counter[str] = Counter()
+    window: list[float] = []
+    links = 0
+    # Every client has had its warm-up answer before any of them starts the clock.
+    warmed_up = asyncio.Barrier(BATCH_CLIENTS)
+
+    async def client(number: int) -> None:
+        nonlocal links
+        body = batch_body(number)
+        async with httpx.AsyncClient(
+            base_url=service.base_url, headers=headers, timeout=60
+        ) as http:
+            # The uncounted first post is the one whose answer is checked in full.
+            first = await http.post("/v1/messages/batch", content=body)
+            if first.status_code != 200:
+                raise BenchError(f"batch shortening: {first.status_code} {first.text[:500]}")
+            issued = sum(len(result["links"]) for result in first.json()["results"])
+            if issued != BATCH_MESSAGES * LINKS_PER_BATCH_MESSAGE:
+                raise BenchError(f"batch shortening: {issued} links in a batch of {body[:80]!r}")
+            await warmed_up.wait()
+            started = time.monotonic()
+            window.append(started)
+            while time.monotonic() < started + seconds:
+                sent = time.monotonic()
+                response = await http.post("/v1/messages/batch", content=body)
+                latencies.append(time.monotonic() - sent)
+                if response.status_code == 200:
+                    links += issued
+                else:
+                    failures[str(response.status_code)] += 1
+            window.append(time.monotonic())
+
+    async with asyncio.timeout(seconds + START_SECONDS + WRK_GRACE_SECONDS):
+        await asyncio.gather(*(client(n) for n in range(BATCH_CLIENTS)))
+    latencies.sort()
+    p50, p99 = (percentile(latencies, q) * 1000 if latencies else None for q in (0.5, 0.99))
+    return RunResult(
+        BATCH,
+        links / (max(window) - min(window)),
+        p50,
+        p99,
+        sum(failures.values()),
+        unit="links/s",
+        note=", ".join(f"{n} x {status}" for status, n in failures.items()),
+    )
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+# Memory
+
+
+@dataclass
+class Memory:
+    untracked: float | None = None
+    tracked: float | None = None
+    interaction: float | None = None
+    rss: int | None = None
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
+
+
+async def tap_each(base_url: str, paths: Sequence[str]) -> Counter[int]:
+    """GET every path exactly once over keep-alive connections; the statuses answered.
+
+    A plain HTTP/1.1 exchange is enough for 302s, and several times faster than a full
+    client, so tapping tens of thousands of codes takes seconds.
+    """
+    address = urlsplit(base_url)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+    statuses: Counter[int] = Counter()
+    pending = iter(paths)
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for path in pending:
+                writer.write(
+                    f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    f"User-Agent: {PHONE}\r\n\r\n".encode()
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = _CONTENT_LENGTH.search(head)
+                if length is None:
+                    raise BenchError(f"an answer without Content-Length: {head[:200]!r}")
+                await reader.readexactly(int(length.group(1)))
+                statuses[int(head.split(b" ", 2)[1])] += 1
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async with asyncio.timeout(START_SECONDS + len(paths) / 100):
+        await asyncio.gather(*(connection() for _ in range(TAP_CLIENT_CONNECTIONS)))
+    return statuses
+
+
+def settled_used_memory(client: redis.Redis) -> int:
+    """used_memory once the connections that just carried traffic have been idle a while.
+
+    Redis keeps a connection's grown query buffer until it has been idle for 2 s (a cron
+    visits every connection about once a second); a burst of requests over a few dozen
+    connections leaves about a MiB counted that goes away by itself, enough to swamp a
+    per-code figure.
+    """
+    time.sleep(BUFFER_RELEASE_SECONDS)
+    last = int(client.info("memory")["used_memory"])
+    for _ in range(10):
+        time.sleep(0.5)
+        now = int(client.info("memory")["used_memory"])
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def measure_memory(client: redis.Redis, redis_url: str, directory: Path, memory: Memory) -> None:
+    client.flushall()
+    with running_service(redis_url, directory) as fresh:
+        print("measuring memory per code and per interaction", file=sys.stderr)
+        # Codes and taps first that are not measured: they load the scripts, create the
+        # stream and the index of expiring codes, and open the service's pool of connections
+        # as wide as the measured taps will.
+        warm = seed(fresh, SEED_BATCH, False, 900_000) + seed(fresh, SEED_BATCH, True, 910_000)
+        asyncio.run(tap_each(fresh.base_url, [f"/{code}" for code, _ in warm]))
+        stream = f"{{o:{ORG}}}:ix"
+
+        before = settled_used_memory(client)
+        seed(fresh, CODES, False, 1_000_000)
+        after = settled_used_memory(client)
+        memory.untracked = (after - before) / CODES
+
+        before = after
+        tracked = seed(fresh, CODES, True, 2_000_000)
+        after = settled_used_memory(client)
+        memory.tracked = (after - before) / CODES
+
+        before, length = after, int(client.xlen(stream))
+        statuses = asyncio.run(tap_each(fresh.base_url, [f"/{code}" for code, _ in tracked]))
+        if statuses != Counter({302: CODES}):
+            raise BenchError(f"tapping each tracked code once: statuses {dict(statuses)}")
+        recorded = int(client.xlen(stream)) - length
+        if recorded != CODES:
+            raise BenchError(f"{CODES} tracked taps recorded {recorded} interactions")
+        memory.interaction = (settled_used_memory(client) - before) / recorded
+
+
+def vm_rss(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
+
+
+# The report
+
+
+def _output(*command: str) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout + done.stderr
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    meminfo = Path("/proc/meminfo").read_text()
+    total = re.search(r"^MemTotal:\s+(\d+) kB", meminfo, re.MULTILINE)
+    memory = f"{int(total.group(1)) / MIB:.1f} GiB" if total else "unknown"
+    cpus = len(os.sched_getaffinity(0))
+    return (
+        f"{cpus} CPUs (nproc), {model.group(1).strip() if model else 'unknown CPU'}, "
+        f"{memory} memory, {platform.system()} {platform.release()}; "
+        # Other work on the machine skews every figure; the load says whether there was any.
+        f"load average {os.getloadavg()[0]:.2f} at the start"
+    )
+
+
+def versions() -> str:
+    server = _output(server_binary(), "--version")
+    redis_version = re.search(r"v=(\S+)", server)
+    malloc = re.search(r"malloc=(\S+)", server)
+    wrk_words = _output("wrk", "-v").split()
+    found = [
+        f"Python {platform.python_version()}",
+        f"redis-server {redis_version.group(1) if redis_version else '?'}"
+        f" (malloc={malloc.group(1) if malloc else '?'})",
+    ]
+    for package, label in (
+        ("redis", "redis-py"),
+        ("hiredis", "hiredis"),
+        ("starlette", "starlette"),
+        ("uvicorn", "uvicorn"),
+        ("uvloop", "uvloop"),
+        ("httptools", "httptools"),
+        ("httpx", "httpx"),
+    ):
+        try:
+            found.append(f"{label} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{label} (not installed)")
+    found.append(f"wrk {wrk_words[1] if len(wrk_words) > 1 else '?'}")
+    return ", ".join(found)
+
+
+@dataclass
+class Goal:
+    what: str
+    measured: str
+    target: str
+    met: bool | None
+
+
+def _ratio(bench: Bench, name: str, reference: str) -> float | None:
+    a, b = bench.results.get(name), bench.results.get(reference)
+    return a.rate / b.rate if a and b and b.rate else None
+
+
+def _at_least(what: str, value: float | None, target: float, unit: str = "x") -> Goal:
+    if value is None:
+        return Goal(what, "not run", f"≥ {target:,g}{unit}", None)
+    shown = f"{value:.2f}x" if unit == "x" else f"{value:,.0f}{unit}"
+    return Goal(what, shown, f"≥ {target:,g}{unit}", value >= target)
+
+
+def _at_most_bytes(what: str, value: float | None, target: float) -> Goal:
+    if value is None:
+        return Goal(what, "not run", f"≤ {target:g} B", None)
+    return Goal(what, f"{value:.0f} B", f"≤ {target:g} B", value <= target)
+
+
+def goals(bench: Bench, memory: Memory) -> list[Goal]:
+    plain, pipelined = REFERENCE_RUNS["get"], REFERENCE_RUNS["pipelined"]
+    untracked, plain_run = bench.results.get(UNTRACKED), bench.results.get(plain)
+    if untracked and plain_run and untracked.p99_ms is not None and plain_run.p99_ms is not None:
+        p99 = Goal(
+            "untracked tap p99 vs one-GET app p99",
+            f"{untracked.p99_ms:.2f} ms",
+            f"≤ {plain_run.p99_ms:.2f} ms",
+            untracked.p99_ms <= plain_run.p99_ms,
+        )
+    else:
+        p99 = Goal("untracked tap p99 vs one-GET app p99", "not run", "≤ one-GET app", None)
+    batch = bench.results.get(BATCH)
+    return [
+        _at_least("untracked tap vs one-GET app", _ratio(bench, UNTRACKED, plain), 1.6),
+        _at_least("untracked tap vs auto-pipelined app", _ratio(bench, UNTRACKED, pipelined), 0.85),
+        p99,
+        _at_least(
+            "tracked tap vs GET + XADD app", _ratio(bench, TRACKED, REFERENCE_RUNS["get-xadd"]), 1.5
+        ),
+        _at_least("batch shortening", batch.rate if batch else None, 25_000, " links/s"),
+        _at_least("single shorten vs one-GET app", _ratio(bench, SHORTEN, plain), 0.8),
+        _at_most_bytes("Redis memory per untracked code", memory.untracked, 150),
+        _at_most_bytes("Redis memory per tracked code", memory.tracked, 300),
+        _at_most_bytes("Redis memory per interaction", memory.interaction, 250),
+        _at_least(
+            "2 workers vs 1 worker (untracked taps)", _ratio(bench, UNTRACKED_2W, UNTRACKED), 1.5
+        ),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+def report(
+    args: argparse.Namespace, bench: Bench, memory: Memory, started: datetime, host: str
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- machine: {host}",
+        f"- versions: {versions()}",
+        f"- settings: wrk -t{WRK_THREADS} -c{args.connections}, {args.seconds} s per run after a "
+        f"{min(WARMUP_SECONDS, args.seconds)} s warm-up; taps on random codes of "
+        f"{CODES:,} untracked and {CODES:,} tracked, 60-character URLs, a phone User-Agent",
+        "- one redis-server on 127.0.0.1 over TCP, persistence off (no RDB, no AOF); every app "
+        "one uvicorn worker (uvloop, httptools, no access log) unless noted; wrk, Redis and the "
+        "app share the machine's CPUs",
+        "",
+        "| run | req/s | p50 | p99 | errors |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    order = [*REFERENCE_RUNS.values(), UNTRACKED, TRACKED, SHORTEN, BATCH, UNTRACKED_2W]
+    for name in order:
+        result = bench.results.get(name)
+        if result is None:
+            continue
+        rate = f"{result.rate:,.0f}" + ("" if result.unit == "req/s" else f" {result.unit}")
+        errors = f"{result.errors} ({result.note})" if result.errors else "0"
+        lines.append(
+            f"| {name} | {rate} | {_ms(result.p50_ms)} | {_ms(result.p99_ms)} | {errors} |"
+        )
+    rss = f"{memory.rss / MIB:.1f} MiB" if memory.rss else "not measured"
+    lines += [
+        "",
+        "| memory | bytes |",
+        "| --- | ---: |",
+        f"| Redis per untracked code | {_bytes(memory.untracked)} |",
+        f"| Redis per tracked code | {_bytes(memory.tracked)} |",
+        f"| Redis per interaction (tracked tap) | {_bytes(memory.interaction)} |",
+        f"| service RSS after the runs (1 worker) | {rss} |",
+        "",
+        f"Memory: `used_memory` on a flushed Redis, with idle connections, before and after "
+        f"shortening {CODES:,} codes of each kind (one link a message, no message_id) "
+        f"and tapping each tracked code once; an interaction includes its link's click counter.",
+        "",
+        "| goal | measured | target | |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for goal in goals(bench, memory):
+        status = {True: "met", False: "**not met**", None: "not run"}[goal.met]
+        lines.append(f"| {goal.what} | {goal.measured} | {goal.target} | {status} |")
+    if bench.notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {note}" for note in bench.notes]
+    if bench.problems:
+        lines += ["", "## Problems", ""]
+        lines += [f"- {problem}".replace("\n", "\n  ") for problem in bench.problems]
+    return "\n".join(lines) + "\n"
+
+
+def _bytes(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.0f}"
+
+
+# Main
+
+
+def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory) -> None:
+    with redis_server(directory / "redis") as (client, redis_url):
+        with running_service(redis_url, directory) as main_service:
+            print(f"seeding {CODES:,} untracked and {CODES:,} tracked codes", file=sys.stderr)
+            untracked = seed(main_service, CODES, False, 0)
+            tracked = seed(main_service, CODES, True, CODES)
+            untracked_paths = str(write_paths(directory / "untracked.txt", untracked))
+            tracked_paths = str(write_paths(directory / "tracked.txt", tracked))
+            seed_reference_keys(client, untracked + tracked)
+
+            for app, name in REFERENCE_RUNS.items():
+                with bench.step(name), reference_app(app, redis_url, directory) as server:
+                    bench.load(name, TAPS_SCRIPT, server.base_url + "/", [untracked_paths])
+            for name, script, script_args in (
+                (UNTRACKED, TAPS_SCRIPT, [untracked_paths]),
+                (TRACKED, TAPS_SCRIPT, [tracked_paths]),
+                (SHORTEN, SHORTEN_SCRIPT, [main_service.api_key]),
+            ):
+                with bench.step(name):
+                    service_load(bench, main_service, name, script, script_args)
+            print(f"running {BATCH}", file=sys.stderr)
+            with bench.step(BATCH):
+                bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
+            memory.rss = vm_rss(main_service.process.pid)
+
+        if args.workers_check:
+            with (
+                bench.step(UNTRACKED_2W),
+                running_service(redis_url, directory, workers=2) as doubled,
+            ):
+                service_load(bench, doubled, UNTRACKED_2W, TAPS_SCRIPT, [untracked_paths])
+        with bench.step("memory"):
+            measure_memory(client, redis_url, directory, memory)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each run (10)")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    parser.add_argument(
+        "--workers-check", action="store_true", help="also run the untracked taps on 2 workers"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the logs and temporary files")
+    args = parser.parse_args(argv)
+    if args.seconds < 1 or args.connections < WRK_THREADS:
+        parser.error(f"--seconds must be 1 or more, --connections {WRK_THREADS} or more")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (as root: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    # A plain `kill` cleans up like Ctrl-C does, through the `finally`s.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = datetime.now(UTC)
+    host = machine()
+    directory = Path(tempfile.mkdtemp(prefix="shortener-bench-"))
+    bench = Bench(args.seconds, args.connections, directory)
+    memory = Memory()
+    keep = args.keep
+    try:
+        run(args, directory, bench, memory)
+        scan_service_logs(bench)
+        keep = keep or bool(bench.problems)
+    except (HarnessError, httpx.HTTPError, redis.RedisError, OSError) as error:
+        print(f"bench: could not run: {error}", file=sys.stderr)
+        keep = True
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; every server was stopped", file=sys.stderr)
+        return 130
+    finally:
+        if keep:
+            print(f"bench: logs kept in {directory}", file=sys.stderr)
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+    text = report(args, bench, memory, started, host)
+    RESULTS_FILE.write_text(text)
+    print(text)
+    if bench.problems:
+        print(f"bench: {len(bench.problems)} problem(s), see above", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
