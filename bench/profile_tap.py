@@ -1,6 +1,9 @@
-"""Where a tap's time goes: py-spy samples the service while wrk drives taps at it.
+"""Where a request's time goes: py-spy samples the service while wrk drives it.
 
-    python bench/profile_tap.py [--tracked] [--seconds 10]
+    python bench/profile_tap.py [--tracked | --shorten] [--seconds 10]
+
+Taps on untracked codes by default, on tracked codes with --tracked, or single shorten
+requests with --shorten.
 
 Prints the functions with the most samples, by own time and by time including callees.
 """
@@ -25,7 +28,9 @@ import bench
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--tracked", action="store_true", help="profile tracked taps")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--tracked", action="store_true", help="profile tracked taps")
+    kind.add_argument("--shorten", action="store_true", help="profile single shorten calls")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -45,10 +50,12 @@ def main() -> int:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            script, script_args = bench.TAPS_SCRIPT, [str(paths)]
+            if args.shorten:
+                script, script_args = bench.SHORTEN_SCRIPT, [service.api_key]
             result = bench.run_wrk(
-                "taps", bench.TAPS_SCRIPT, service.base_url, [str(paths)],
-                args.seconds, 64, directory,
-            )  # fmt: skip
+                "load", script, service.base_url, script_args, args.seconds, 64, directory
+            )
             spy.wait(args.seconds + 30)
         own: collections.Counter[str] = collections.Counter()
         total: collections.Counter[str] = collections.Counter()
