@@ -5,18 +5,32 @@ awaited command takes a connection, writes, and parses on its own. Commands that
 requests issue within one event-loop tick are instead queued and sent as one pipeline, one
 write and one read for all of them, so the cost per command falls with load while a lone
 command still goes out at the next tick.
+
+On a Redis Cluster each batch goes out as one pipeline per node, so that a node that is down
+fails its own commands and no others; and when a node is lost the client fetches the slot map
+again, to find the replica that took over (see `AutoPipeline._node_lost`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Command = tuple[Any, ...]
+
+# Errors that say a node did not answer, raised for a pipeline or given as a command's reply.
+_NODE_LOST = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
+# While a master is down and not yet replaced, every batch for it fails: the slot map is
+# fetched again at most this often.
+SLOT_MAP_PAUSE_SECONDS = 0.1
 
 
 class _Group:
@@ -29,8 +43,41 @@ class _Group:
         self.future = future
 
 
+def _key_of(command: Command) -> Any:
+    """The first key of a command: after a script's key count, else its first argument."""
+    if command[0] in ("EVALSHA", "EVAL"):
+        return command[3] if int(command[2]) > 0 else None
+    return command[1] if len(command) > 1 else None
+
+
+def _by_node(cluster: RedisCluster, batch: list[_Group]) -> Iterable[list[_Group]]:
+    """A batch split by the node that holds each group's keys. Groups with keys on several
+    nodes, or on none that the client knows, go together."""
+    parts: dict[str, list[_Group]] = {}
+    for group in batch:
+        nodes = set()
+        for command in group.commands:
+            key = _key_of(command)
+            try:
+                node = None if key is None else cluster.get_node_from_key(key)
+            except RedisClusterException:
+                node = None
+            nodes.add("" if node is None else node.name)
+        parts.setdefault(nodes.pop() if len(nodes) == 1 else "", []).append(group)
+    return parts.values()
+
+
 class AutoPipeline:
-    __slots__ = ("_in_flight", "_max_batch", "_queue", "_redis", "_scheduled", "_timeout")
+    __slots__ = (
+        "_cluster",
+        "_in_flight",
+        "_max_batch",
+        "_queue",
+        "_redis",
+        "_scheduled",
+        "_slot_map",
+        "_timeout",
+    )
 
     def __init__(self, redis: Redis | RedisCluster, timeout: float, max_batch: int = 512) -> None:
         self._redis = redis
@@ -42,6 +89,8 @@ class AutoPipeline:
         self._scheduled = False
         # Strong references: the loop keeps only weak ones to running tasks.
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._cluster = redis if isinstance(redis, RedisCluster) else None
+        self._slot_map: asyncio.Task[None] | None = None
 
     async def execute(self, *command: Any) -> Any:
         """Send one command with whatever else this tick sends; its reply, or its error."""
@@ -78,9 +127,10 @@ class AutoPipeline:
             self._start(loop, batch)
 
     def _start(self, loop: asyncio.AbstractEventLoop, batch: list[_Group]) -> None:
-        task = loop.create_task(self._send(batch))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+        for part in [batch] if self._cluster is None else _by_node(self._cluster, batch):
+            task = loop.create_task(self._send(part))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
 
     async def _send(self, batch: list[_Group]) -> None:
         try:
@@ -96,9 +146,13 @@ class AutoPipeline:
             for group in batch:
                 if not group.future.done():
                     group.future.set_exception(error)
+            if isinstance(error, _NODE_LOST):
+                self._node_lost()
             if not isinstance(error, Exception):
                 raise
             return
+        if self._cluster is not None and any(isinstance(r, _NODE_LOST) for r in replies):
+            self._node_lost()
         start = 0
         for group in batch:
             end = start + len(group.commands)
@@ -106,3 +160,30 @@ class AutoPipeline:
             if not group.future.done():
                 group.future.set_result(replies[start:end])
             start = end
+
+    def _node_lost(self) -> None:
+        """Have a cluster client fetch the slot map again, once at a time.
+
+        redis-py would do so itself by retrying the pipeline, but it retries by closing every
+        connection of the client, those of the other nodes' batches under way too; so the
+        client given here is made not to retry (see `store.connect`), and this does the part
+        of a retry that matters: without it, the client would keep sending a dead master's
+        slots to it.
+        """
+        if self._cluster is None or (self._slot_map is not None and not self._slot_map.done()):
+            return
+        self._slot_map = asyncio.get_running_loop().create_task(self._fetch_slot_map(self._cluster))
+
+    async def _fetch_slot_map(self, cluster: RedisCluster) -> None:
+        # No node answering is what the next batch will find out too.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._timeout):
+                await cluster.nodes_manager.initialize()
+        await asyncio.sleep(SLOT_MAP_PAUSE_SECONDS)
+
+    async def aclose(self) -> None:
+        """Stop fetching the slot map."""
+        if self._slot_map is not None and not self._slot_map.done():
+            self._slot_map.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._slot_map

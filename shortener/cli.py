@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -33,6 +34,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     # Library warnings go through logging, so that the log stays JSON lines.
     logging.captureWarnings(True)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again to exit by it; by then
+    # this handler is back in place and turns it into an exit that runs the `finally` below,
+    # which stops the embedded Redis rather than leaving it running unowned.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     server = None
     metrics_dir = None
     if args.workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
@@ -64,6 +69,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _when(moment: datetime) -> str:

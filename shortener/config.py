@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     signing_keys: Annotated[dict[int, str], NoDecode] = Field(default_factory=dict)
     link_ttl_seconds: int = Field(default=31_536_000, ge=1, le=10 * 31_536_000)
     tracking_window_seconds: int = Field(default=31_536_000, ge=0)
+    interaction_retention_seconds: int = Field(default=2_592_000, ge=60)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     miss_limit_per_minute: int = Field(default=120, ge=0)

@@ -59,7 +59,7 @@ class Runtime:
         recorder = ClickRecorder(
             self.store,
             window_seconds=settings.tracking_window_seconds,
-            retain_seconds=max(settings.link_ttl_seconds, settings.tracking_window_seconds),
+            retain_seconds=settings.interaction_retention_seconds,
         )
         policy = LinkPolicy(
             base_url=settings.base_url,
@@ -77,10 +77,13 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     """Connect to the configured Redis (attaching to, or starting, the embedded one)."""
     server = None
     url = settings.redis_url
+    cluster = settings.redis_cluster
     if url is None:
         server = await asyncio.to_thread(embedded.attach_or_start, settings.data_dir)
         url = server.url
-    store = connect(url, cluster=settings.redis_cluster, timeout=settings.redis_timeout_seconds)
+        # With no URL there is no cluster to name a node of: the embedded server is one Redis.
+        cluster = False
+    store = connect(url, cluster=cluster, timeout=settings.redis_timeout_seconds)
     runtime = Runtime(settings, store)
     try:
         try:

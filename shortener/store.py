@@ -17,6 +17,9 @@ Keys:
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 - `x:{hour}`: hash org -> number of codes expiring in that hour (since the epoch), living
   until the hour is over: the index behind "what expires soon".
+
+No command or script touches keys of two hash slots, so the same operations run on a Redis
+Cluster, where each slot lives on one master.
 """
 
 from __future__ import annotations
@@ -34,8 +37,18 @@ from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from shortener.autopipeline import AutoPipeline, Command
 from shortener.codes import block_of, slot_in_block
@@ -47,6 +60,9 @@ T = TypeVar("T")
 CODE_MAC_KEY = "secret:codes"
 EXPIRING_FLUSH_SECONDS = 1.0
 BLOCKS_KEY = "blocks"
+# Commands in flight outside the shared pipeline on a cluster, below redis-py's 100
+# connections per node so that the shared pipeline keeps some.
+CLUSTER_CALLS_IN_FLIGHT = 64
 
 # HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
 # shrinking it keeps links written earlier with a longer lifetime alive.
@@ -112,6 +128,25 @@ class ExpiryTally:
 
 class StoreUnavailable(Exception):
     """Redis did not answer in time or refused the connection."""
+
+
+# A cluster that has lost a master refuses commands until a replica takes over (CLUSTERDOWN,
+# MASTERDOWN, TRYAGAIN), and one whose slots move redirects them (MOVED, ASK) where the client
+# may not follow: error replies, but about the store, not the command. redis-py's cluster
+# client raises RedisClusterException, no RedisError, when it finds no node to ask.
+_TRANSIENT_REPLIES = (ClusterDownError, TryAgainError, AskError)
+_FAILURES = (TimeoutError, ConnectionError, OSError, RedisError, RedisClusterException)
+
+
+def _unavailable(error: BaseException) -> bool:
+    if isinstance(error, ResponseError):
+        return isinstance(error, _TRANSIENT_REPLIES)
+    return isinstance(error, _FAILURES)
+
+
+def _unavailable_error(error: BaseException) -> StoreUnavailable:
+    REDIS_ERRORS.inc()
+    return StoreUnavailable(str(error) or type(error).__name__)
 
 
 class LinkKind(enum.Enum):
@@ -240,17 +275,26 @@ class Store:
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
         self._expiring_flush: asyncio.Task[None] | None = None
+        # The cluster client fails a command at once when its node has no connection free,
+        # where a single Redis' blocking pool (see `connect`) lets it wait: so a burst of
+        # requests waits its turn here instead, within the same deadline.
+        self._turns = (
+            asyncio.Semaphore(CLUSTER_CALLS_IN_FLIGHT) if isinstance(redis, RedisCluster) else None
+        )
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(self.timeout):
-                yield
-        except (TimeoutError, ConnectionError, OSError, RedisError) as error:
-            if isinstance(error, ResponseError):
+                if self._turns is None:
+                    yield
+                else:
+                    async with self._turns:
+                        yield
+        except _FAILURES as error:
+            if not _unavailable(error):
                 raise
-            REDIS_ERRORS.inc()
-            raise StoreUnavailable(str(error) or type(error).__name__) from error
+            raise _unavailable_error(error) from error
 
     @asynccontextmanager
     async def _pipeline(self) -> AsyncIterator[Any]:
@@ -269,23 +313,29 @@ class Store:
 
     async def _pipelined_run(self, commands: list[Command]) -> list[Any]:
         """Run commands in order in the shared pipeline; their replies. A script that Redis
-        forgot (it restarted) is loaded and its command run again."""
+        forgot (it restarted, or a replica took over) is sent again in full."""
         try:
             replies = await self._auto.execute_many(commands)
             forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if forgotten:
-                for sha in {commands[i][1] for i in forgotten}:
-                    await self._call(self.redis.script_load(self._scripts[sha]))
-                again = await self._auto.execute_many([commands[i] for i in forgotten])
+                # EVAL rather than SCRIPT LOAD: it goes where the keys live, on a cluster the
+                # one node that answered NOSCRIPT whatever the client thinks of the topology,
+                # and leaves the script cached there.
+                again = await self._auto.execute_many(
+                    [("EVAL", self._scripts[commands[i][1]], *commands[i][2:]) for i in forgotten]
+                )
                 for i, reply in zip(forgotten, again, strict=True):
                     replies[i] = reply
-        except (TimeoutError, ConnectionError, OSError, RedisError) as error:
-            if isinstance(error, ResponseError):
+        except _FAILURES as error:
+            if not _unavailable(error):
                 raise
-            REDIS_ERRORS.inc()
-            raise StoreUnavailable(str(error) or type(error).__name__) from error
+            raise _unavailable_error(error) from error
         for reply in replies:
             if isinstance(reply, Exception):
+                # A cluster client hands back a node's dropped connection or a refusal
+                # mid-failover as the reply of each command that node was sent.
+                if _unavailable(reply):
+                    raise _unavailable_error(reply) from reply
                 raise reply
         return replies
 
@@ -322,24 +372,40 @@ class Store:
     async def close(self) -> None:
         with contextlib.suppress(StoreUnavailable):
             await self.flush()
+        await self._auto.aclose()
         await self.redis.aclose()
         if self._pipelined is not self.redis:
             await self._pipelined.aclose()
 
     async def ping(self) -> bool:
-        """Whether Redis answers soon: readiness must not hang as long as a request may."""
+        """Whether Redis answers soon: readiness must not hang as long as a request may.
+
+        On a cluster, whether every master answers: each holds a share of the links. A master
+        that is gone is replaced in the client's view once the cluster has promoted its
+        replica, since a refused connection makes the client fetch the slot map again."""
         try:
             async with asyncio.timeout(min(1.0, self.timeout)):
+                if isinstance(self.redis, RedisCluster):
+                    return bool(await self.redis.ping(target_nodes=RedisCluster.PRIMARIES))
                 return bool(await self.redis.ping())
-        except (TimeoutError, ConnectionError, OSError, RedisError):
+        except _FAILURES:
             return False
 
     async def tune(self) -> list[str]:
-        """Ask the server for compact small hashes; returns what could not be set."""
+        """Ask the server for compact small hashes; returns what could not be set.
+
+        On a cluster, every node the client knows, replicas included: a replica's copy is
+        encoded by its own settings, and it becomes a master in a failover. Settings made so
+        are lost when a node restarts and never reach a node added later, so a cluster's
+        nodes should carry them in their own configuration too."""
         refused = []
         for name, value in COMPACT_HASH_CONFIG.items():
             try:
-                await self._call(self.redis.config_set(name, value))
+                if isinstance(self.redis, RedisCluster):
+                    nodes = RedisCluster.ALL_NODES
+                    await self._call(self.redis.config_set(name, value, target_nodes=nodes))
+                else:
+                    await self._call(self.redis.config_set(name, value))
             except (ResponseError, StoreUnavailable):
                 refused.append(name)
         return refused
@@ -492,11 +558,19 @@ def connect(url: str, *, cluster: bool, timeout: float) -> Store:
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
-        "retry_on_timeout": False,
         "health_check_interval": 30,
     }
     if cluster:
-        return Store(RedisCluster.from_url(url, **options), timeout)
+        # The shared pipeline's client does not retry, as redis-py would by closing all its
+        # connections: the auto-pipeline keeps a node that is down to its own commands and
+        # fetches the slot map itself. Its batches keep their own deadline, as below.
+        pipelined_cluster = RedisCluster.from_url(
+            url,
+            **{**options, "socket_timeout": None, "health_check_interval": 0},
+            retry=Retry(NoBackoff(), 0),
+        )
+        return Store(RedisCluster.from_url(url, **options), timeout, pipelined_cluster)
+    options["retry_on_timeout"] = False
     # Blocking: a burst of requests waits its turn for a connection (up to `timeout`) rather
     # than failing at once or opening thousands of sockets.
     pool = aioredis.BlockingConnectionPool.from_url(

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from shortener.app import create_app
 from shortener.config import Settings
+from tests.redis_cluster import LocalCluster, binaries_missing, local_cluster
 from tests.redis_servers import RedisServer, free_port
 
 API_KEY = "test-key-org-a-0123456789"
@@ -84,3 +85,12 @@ async def client(
 ) -> httpx.AsyncClient:
     result: httpx.AsyncClient = await client_for(make_settings())
     return result
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Three masters with a replica each; per module, since a test may fail a master over."""
+    missing = binaries_missing()
+    if missing is not None:
+        pytest.skip(f"no Redis Cluster: {missing}")
+    yield from local_cluster(tmp_path_factory.mktemp("cluster"))

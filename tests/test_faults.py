@@ -216,8 +216,8 @@ def test_sigterm_under_load_loses_no_acknowledged_click(
         running.process.send_signal(signal.SIGTERM)
         for thread in threads:
             thread.join(60)
-        # uvicorn finishes in-flight requests, then re-raises SIGTERM to exit by it.
-        assert running.process.wait(30) in (0, -signal.SIGTERM)
+        # In-flight requests finish, then the process exits as one ended by SIGTERM does.
+        assert running.process.wait(30) == 128 + signal.SIGTERM
         assert "Finished server process" in running.logs()
     assert not failures, failures[:5]
     with SyncRedis.from_url(own_redis.url) as redis:

@@ -17,6 +17,7 @@ import pytest
 from shortener import embedded
 from shortener.config import DEFAULTS_FILE, Settings, SettingsError, load_settings
 from shortener.credentials import with_credentials
+from tests import service
 from tests.conftest import open_client
 from tests.redis_servers import free_port
 
@@ -120,6 +121,15 @@ async def test_codes_survive_a_restart_on_the_embedded_redis(tmp_path: Path) -> 
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+def test_sigterm_stops_the_embedded_redis_with_one_worker(tmp_path: Path) -> None:
+    env = service.service_env(None, tmp_path / "data")
+    with service.running_service(env) as running:
+        assert embedded._answers(tmp_path / "data" / embedded.SOCKET_NAME)
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(30) == 128 + signal.SIGTERM
+    assert not embedded._answers(tmp_path / "data" / embedded.SOCKET_NAME)
 
 
 def test_shortener_serve_shortens_and_redirects(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +13,11 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from shortener.config import Settings
+from shortener.interactions import ClickRecorder, Visitor
+from shortener.store import LinkKind, Store, StoredLink
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
@@ -398,3 +402,21 @@ async def test_a_thousand_concurrent_taps_make_a_thousand_interactions(
     recorded = await interactions(client)
     assert len(recorded) == 1000
     assert len({item["id"] for item in recorded}) == 1000
+
+
+async def test_interactions_older_than_the_retention_are_trimmed(
+    redis: aioredis.Redis,
+) -> None:
+    now = time.time()
+    store = Store(redis, timeout=2)
+    link = StoredLink(
+        LinkKind.TRACKED_SHORT, "org-t", "https://a.example/", int(now), int(now) + 99
+    )
+    recorder = ClickRecorder(store, window_seconds=3600, retain_seconds=60, clock=lambda: now)
+    for _ in range(250):
+        await recorder.record(link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON)
+    assert await redis.xlen("{o:org-t}:ix") == 250
+    # A minute later the old ones are due: Redis drops them by whole stream nodes (of 100).
+    recorder.clock = lambda: now + 61
+    await recorder.record(link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON)
+    assert await redis.xlen("{o:org-t}:ix") <= 51
