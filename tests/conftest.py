@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,9 @@ async def open_client(settings: Settings) -> tuple[httpx.AsyncClient, Any]:
     return client, lifespan
 
 
-@pytest.fixture
-async def client_for(
-    redis: aioredis.Redis,
-) -> AsyncIterator[Callable[[Settings], Any]]:
+@contextlib.asynccontextmanager
+async def app_clients() -> AsyncIterator[Callable[[Settings], Any]]:
+    """Opens apps in-process, each with its own settings; closes them all on the way out."""
     opened: list[tuple[httpx.AsyncClient, Any]] = []
 
     async def open_(settings: Settings) -> httpx.AsyncClient:
@@ -73,10 +73,20 @@ async def client_for(
         opened.append(pair)
         return pair[0]
 
-    yield open_
-    for client, lifespan in reversed(opened):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    try:
+        yield open_
+    finally:
+        for client, lifespan in reversed(opened):
+            await client.aclose()
+            await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client_for(
+    redis: aioredis.Redis,
+) -> AsyncIterator[Callable[[Settings], Any]]:
+    async with app_clients() as open_:
+        yield open_
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
 from shortener.embedded import COMPACT_HASH_CONFIG, cli_binary, server_binary
+from tests.redis_servers import answers_ping
 
 START_SECONDS = 15.0
 # A node's cluster bus listens on its port + 10000 (fixed in Redis 6.2). Ports below the
@@ -96,14 +97,7 @@ class ClusterServer:
             raise RuntimeError(f"redis-server on port {self.port} exited:\n{self.log_tail()}")
 
     def _answers_or_died(self) -> bool:
-        if not self.running:
-            return True
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return not self.running or answers_ping(self.port)
 
     def stop(self) -> None:
         """Shut down as an operator would (SIGTERM: the node saves and leaves)."""

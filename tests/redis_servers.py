@@ -17,6 +17,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def answers_ping(port: int) -> bool:
+    """Whether a Redis on this loopback port answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 @dataclass
 class RedisServer:
     """One `redis-server` on a loopback TCP port that a test can stop and start again."""
@@ -57,12 +67,7 @@ class RedisServer:
             time.sleep(0.02)
 
     def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return answers_ping(self.port)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

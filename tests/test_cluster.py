@@ -21,7 +21,7 @@ from shortener.config import Settings
 from shortener.embedded import COMPACT_HASH_CONFIG
 from shortener.store import CODE_MAC_KEY, link_key
 from tests import service
-from tests.conftest import API_KEY, AUTH, BASE_URL, OTHER_AUTH, OTHER_KEY, open_client
+from tests.conftest import API_KEY, AUTH, BASE_URL, OTHER_AUTH, OTHER_KEY, app_clients
 from tests.redis_cluster import ClusterServer, LocalCluster, wait_until
 from tests.redis_servers import free_port
 
@@ -47,27 +47,23 @@ def cluster(redis_cluster: LocalCluster) -> Iterator[LocalCluster]:
 @pytest.fixture
 async def open_app(cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[Opener]:
     """Opens the app in-process on the cluster."""
-    opened: list[tuple[httpx.AsyncClient, Any]] = []
+    async with app_clients() as open_with:
 
-    async def open_(**overrides: Any) -> httpx.AsyncClient:
-        values: dict[str, Any] = {
-            "redis_url": cluster.url,
-            "redis_cluster": True,
-            "data_dir": tmp_path / "data",
-            "base_url": BASE_URL,
-            "api_keys": {API_KEY: "org-a", OTHER_KEY: "org-b"},
-            "signing_keys": {1: "signing-secret-one-0123456789"},
-            "redis_timeout_seconds": 1.0,
-            **overrides,
-        }
-        pair = await open_client(Settings(**values))
-        opened.append(pair)
-        return pair[0]
+        async def open_(**overrides: Any) -> httpx.AsyncClient:
+            values: dict[str, Any] = {
+                "redis_url": cluster.url,
+                "redis_cluster": True,
+                "data_dir": tmp_path / "data",
+                "base_url": BASE_URL,
+                "api_keys": {API_KEY: "org-a", OTHER_KEY: "org-b"},
+                "signing_keys": {1: "signing-secret-one-0123456789"},
+                "redis_timeout_seconds": 1.0,
+                **overrides,
+            }
+            client: httpx.AsyncClient = await open_with(Settings(**values))
+            return client
 
-    yield open_
-    for client, lifespan in reversed(opened):
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        yield open_
 
 
 @pytest.fixture
