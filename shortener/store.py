@@ -545,10 +545,6 @@ class Store:
         raw = await self._call(self.redis.hget(ORGS_KEY, org_hash))
         return None if raw is None else _text(raw)
 
-    async def load_message(self, org: str, message_id: str) -> str | None:
-        raw = await self._call(self.redis.get(message_key(org, message_id)))
-        return None if raw is None else _text(raw)
-
 
 def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
