@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = with_credentials(load_settings(), announce=True)
+        settings = with_credentials(load_settings(), announce=args.command == "serve")
     except SettingsError as error:
         print(f"shortener: {error}", file=sys.stderr)
         return 2
