@@ -26,7 +26,11 @@ class Visitor(enum.Enum):
 
     @property
     def counter(self) -> str:
-        return {"person": "c", "bot": "b", "probe": ""}[self.value]
+        """Which tap count this visitor adds to: "c" people, "b" bots, "" none."""
+        return _COUNTERS[self]
+
+
+_COUNTERS = {Visitor.PERSON: "c", Visitor.BOT: "b", Visitor.PROBE: ""}
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,24 +283,23 @@ class Store:
         )
 
     @asynccontextmanager
-    async def _guard(self) -> AsyncIterator[None]:
+    async def _unavailable_on_failure(self) -> AsyncIterator[None]:
+        """Failures to reach the store become StoreUnavailable; errors of a command do not."""
         try:
-            async with asyncio.timeout(self.timeout):
-                if self._turns is None:
-                    yield
-                else:
-                    async with self._turns:
-                        yield
+            yield
         except _FAILURES as error:
             if not _unavailable(error):
                 raise
             raise _unavailable_error(error) from error
 
     @asynccontextmanager
-    async def _pipeline(self) -> AsyncIterator[Any]:
-        # Closed on the way out, also when a timeout cancels it half-way.
-        async with self._guard(), self.redis.pipeline(transaction=False) as pipe:
-            yield pipe
+    async def _guard(self) -> AsyncIterator[None]:
+        async with self._unavailable_on_failure(), asyncio.timeout(self.timeout):
+            if self._turns is None:
+                yield
+            else:
+                async with self._turns:
+                    yield
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         async with self._guard():
@@ -314,7 +313,7 @@ class Store:
     async def _pipelined_run(self, commands: list[Command]) -> list[Any]:
         """Run commands in order in the shared pipeline; their replies. A script that Redis
         forgot (it restarted, or a replica took over) is sent again in full."""
-        try:
+        async with self._unavailable_on_failure():
             replies = await self._auto.execute_many(commands)
             forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if forgotten:
@@ -326,10 +325,6 @@ class Store:
                 )
                 for i, reply in zip(forgotten, again, strict=True):
                     replies[i] = reply
-        except _FAILURES as error:
-            if not _unavailable(error):
-                raise
-            raise _unavailable_error(error) from error
         for reply in replies:
             if isinstance(reply, Exception):
                 # A cluster client hands back a node's dropped connection or a refusal
@@ -453,28 +448,26 @@ class Store:
 
     async def forget_links(self, serials: Sequence[int]) -> None:
         """Remove links that lost a race for a message id and were never handed out."""
-        async with self._pipeline() as pipe:
-            for serial in serials:
-                pipe.hdel(link_key(serial), link_field(serial))
-            await pipe.execute()
+        await self._pipelined_run(
+            [("HDEL", link_key(serial), link_field(serial)) for serial in serials]
+        )
 
     async def inspect_link(self, serial: int) -> tuple[StoredLink | None, int, int]:
         """A link with its taps by people and by bots, counting nothing."""
         field = link_field(serial)
-        async with self._pipeline() as pipe:
-            pipe.hget(link_key(serial), field)
-            pipe.hmget(count_key(serial), [f"{field}:c", f"{field}:b"])
-            raw, (people, bots) = await pipe.execute()
+        raw, (people, bots) = await self._pipelined_run(
+            [
+                ("HGET", link_key(serial), field),
+                ("HMGET", count_key(serial), f"{field}:c", f"{field}:b"),
+            ]
+        )
         link = None if raw is None else StoredLink.decode(_text(raw))
         return link, int(people or 0), int(bots or 0)
 
     async def expiring(self, start: int, end: int) -> dict[str, int]:
         """Codes per org whose expiry falls in the hours from `start` to `end` (epoch s)."""
         hours = range(start // 3600, end // 3600 + 1)
-        async with self._pipeline() as pipe:
-            for hour in hours:
-                pipe.hgetall(expiring_key(hour))
-            replies: list[dict[Any, Any]] = await pipe.execute()
+        replies = await self._pipelined_run([("HGETALL", expiring_key(hour)) for hour in hours])
         totals: dict[str, int] = {}
         for reply in replies:
             for org, count in reply.items():
