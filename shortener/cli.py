@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from shortener import embedded
-from shortener.config import Settings, SettingsError, load_settings
+from shortener.config import (
+    BASE_URL_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    Settings,
+    SettingsError,
+    is_wildcard,
+    load_settings,
+)
 from shortener.credentials import with_credentials
 from shortener.links import link_info
 from shortener.metrics import MULTIPROCESS_ENV
@@ -25,8 +33,10 @@ from shortener.observability import log_config
 from shortener.runtime import open_runtime
 from shortener.store import StoreUnavailable
 
-_DURATION = re.compile(r"^([0-9]{1,9})([smhdw]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"^([0-9]+)([a-z]*)$")
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3600, "m": 60, "s": 1}
+_DURATION_EXAMPLES = "90m, 36h, 7d or 2w"
+_EXPIRING_DEFAULT_SECONDS = 7 * 86_400
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,7 +134,7 @@ async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"within_seconds": within, "total": total, "orgs": per_org}))
         return 0
-    print(f"codes expiring within {within // 86_400}d {within % 86_400 // 3600}h: {total}")
+    print(f"codes expiring within {_describe(within)}: {total}")
     for org, count in sorted(per_org.items(), key=lambda item: (-item[1], item[0])):
         print(f"  {org:<24} {count}")
     return 0
@@ -132,49 +142,145 @@ async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
 
 def _duration(text: str) -> int:
     match = _DURATION.match(text.strip().lower())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h, 30m or 90s")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if match is not None and not match.group(2):
+        number = match.group(1)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no unit: say {number}m, {number}h, {number}d or {number}w"
+        )
+    if match is None or match.group(2) not in _UNIT_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like {_DURATION_EXAMPLES}")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds == 0:
+        raise argparse.ArgumentTypeError("the duration must be longer than 0")
+    return seconds
+
+
+def _describe(seconds: int) -> str:
+    """A duration in days and smaller units: 90m -> 1h30m, 365d -> 365d."""
+    parts = []
+    for unit in "dhms":
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def _count_from_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65_535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shortener", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP service",
+        description=(
+            "Run the HTTP service. Short links start with SHORTENER_BASE_URL (or base_url in "
+            "the SHORTENER_CONFIG file) when set, else with http://HOST:PORT of --host and "
+            "--port; on 0.0.0.0 or :: that is http://127.0.0.1:PORT, which phones cannot "
+            "reach, so set SHORTENER_BASE_URL there."
+        ),
+    )
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help="IP address or host name to listen on; 0.0.0.0 or :: for every interface "
+        "(default: %(default)s)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help="TCP port to listen on (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_count_from_one,
+        default=1,
+        help="number of worker processes; they share one store and add up their metrics "
+        "(default: %(default)s)",
+    )
     inspect = commands.add_parser(
-        "inspect", help="show one short code's target, expiry and clicks (exit 1: not active)"
+        "inspect",
+        help="show one short code's target, expiry and clicks (exit 1: not active)",
+        description="Show one short code's target, org, expiry and clicks, read from the store. "
+        "Exit status 0: active; 1: expired or unknown; 3: the store does not answer.",
     )
-    inspect.add_argument("code")
-    inspect.add_argument("--json", action="store_true", help="print the fields as JSON")
-    expiring = commands.add_parser("expiring", help="count codes per org expiring soon")
+    inspect.add_argument("code", help="the short code: the last path segment of a short link")
+    inspect.add_argument(
+        "--json",
+        action="store_true",
+        help="print the fields of GET /v1/links/{code} as JSON instead of a table",
+    )
+    expiring = commands.add_parser(
+        "expiring",
+        help="count per org the codes that are still active and expire soon",
+        description="Count per org the codes that are still active and expire within a "
+        "duration. Counted in whole minutes from the next one: a code that expires within "
+        "the current minute is left out.",
+    )
     expiring.add_argument(
-        "--within", type=_duration, default=7 * 86_400, help="e.g. 7d (default), 12h, 30m"
+        "--within",
+        type=_duration,
+        metavar="DURATION",
+        help=f"how far ahead to look: a whole number with a unit, s (seconds), m (minutes), "
+        f"h (hours), d (days) or w (weeks), e.g. {_DURATION_EXAMPLES}; counted in whole "
+        "minutes, rounded up; at most the links' lifetime (link_ttl_seconds) (default: "
+        f"{_describe(_EXPIRING_DEFAULT_SECONDS)}, or the links' lifetime when that is shorter)",
     )
-    expiring.add_argument("--json", action="store_true", help="print the counts as JSON")
+    expiring.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"within_seconds", "total", "orgs": {ORG: COUNT}} as JSON instead of a table',
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    serving = args.command == "serve"
     try:
-        settings = with_credentials(load_settings(), announce=args.command == "serve")
+        configured = with_credentials(load_settings(), announce=serving)
+        settings = configured.listening_on(args.host, args.port) if serving else configured
     except SettingsError as error:
         print(f"shortener: {error}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        if args.workers < 1:
-            print("shortener: --workers must be 1 or more", file=sys.stderr)
-            return 2
-        # The workers read the same files; pin the data dir so that they all agree on it.
+    if serving:
+        if not configured.base_url_is_set and is_wildcard(args.host):
+            print(
+                f"shortener: listening on every interface ({args.host}), so short links name "
+                f"{settings.base_url}, which only this machine can open: set {BASE_URL_ENV} "
+                "to the address recipients tap",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(f"Short links start with {settings.base_url}/", flush=True)
+        # The workers read the settings again: pin what was resolved here so that they agree.
         os.environ.setdefault("SHORTENER_DATA_DIR", str(settings.data_dir.resolve()))
+        os.environ[BASE_URL_ENV] = settings.base_url
         return _serve(settings, args)
     try:
         if args.command == "inspect":
             return asyncio.run(_inspect(settings, args.code, args.json))
-        return asyncio.run(_expiring(settings, args.within, args.json))
+        longest = settings.link_ttl_seconds
+        within = min(_EXPIRING_DEFAULT_SECONDS, longest) if args.within is None else args.within
+        if within > longest:
+            print(
+                f"shortener: --within {_describe(within)} is longer than a code lives: at most "
+                f"{_describe(longest)} (link_ttl_seconds)",
+                file=sys.stderr,
+            )
+            return 2
+        return asyncio.run(_expiring(settings, within, args.json))
     except StoreUnavailable as error:
         print(f"shortener: the store does not answer: {error}", file=sys.stderr)
         return 3

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
+import tomllib
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "shortener.toml"
+ENV_PREFIX = "SHORTENER_"
+CONFIG_ENV = "SHORTENER_CONFIG"
+BASE_URL_ENV = "SHORTENER_BASE_URL"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
 _ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _API_KEY = re.compile(r"^[\x21-\x7e]{16,256}$")
 
@@ -38,15 +47,37 @@ def _pairs(raw: str, setting: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _checked_base_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+        raise ValueError("must be an absolute http(s) URL without query or fragment")
+    return value.rstrip("/")
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether listening on `host` means every interface (0.0.0.0, ::): no one address."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL of a service listening on host:port, as a client on this machine opens it."""
+    if is_wildcard(host):
+        host = DEFAULT_HOST
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 class Settings(BaseSettings):
     """Every setting of the service. Field defaults mirror `config/shortener.toml`."""
 
-    model_config = SettingsConfigDict(env_prefix="SHORTENER_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     redis_url: str | None = None
     redis_cluster: bool = False
     data_dir: Path = Path("./var")
-    base_url: str = "http://127.0.0.1:8000"
+    # Unless set, links follow the address `serve` listens on (see `listening_on`).
+    base_url: str = listen_url(DEFAULT_HOST, DEFAULT_PORT)
     api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     signing_keys: Annotated[dict[int, str], NoDecode] = Field(default_factory=dict)
     link_ttl_seconds: int = Field(default=31_536_000, ge=1, le=10 * 31_536_000)
@@ -67,12 +98,18 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_base_url_is_unset(cls, values: Any) -> Any:
+        # As for redis_url, an empty value means "not set": here, follow the listen address.
+        if isinstance(values, dict) and values.get("base_url") == "":
+            return {name: value for name, value in values.items() if name != "base_url"}
+        return values
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
-            raise ValueError("must be an absolute http(s) URL without query or fragment")
-        return value.rstrip("/")
+        return _checked_base_url(value)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -120,6 +157,21 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         return self.redis_url is None
 
+    @property
+    def base_url_is_set(self) -> bool:
+        """Whether base_url was configured, rather than left to follow the listen address."""
+        return "base_url" in self.model_fields_set
+
+    def listening_on(self, host: str, port: int) -> Settings:
+        """These settings for a service on host:port: unless set, base_url is its address."""
+        if self.base_url_is_set:
+            return self
+        try:
+            base_url = _checked_base_url(listen_url(host, port))
+        except ValueError as error:
+            raise SettingsError(f"--host {host!r}: links cannot name it: {error}") from None
+        return self.model_copy(update={"base_url": base_url})
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -129,32 +181,93 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        files = [path for path in _config_files() if path.is_file()]
-        # Later files win in TomlConfigSettingsSource, so the defaults go first.
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=files) if files else None
-        return tuple(s for s in (init_settings, env_settings, toml) if s is not None)
+        known = set(cls.model_fields)
+        _refuse_unknown_variables(os.environ, known)
+        files: dict[str, Any] = {}
+        for path in _config_files():
+            files.update(_read_config_file(path, known))
+        return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=files)
+
+
+def _variable(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
+
+
+def _closest(name: str, known: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return close[0] if close else None
+
+
+def _unknown(name: str, suggestion: str | None) -> str:
+    return f"unknown setting {name}" + (f" (did you mean {suggestion}?)" if suggestion else "")
+
+
+def _refuse_unknown_variables(environment: Collection[str], settings: Iterable[str]) -> None:
+    known = {name.lower() for name in settings} | {CONFIG_ENV[len(ENV_PREFIX) :].lower()}
+    problems = []
+    for name in sorted(environment):
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        # Compared without the common prefix, which would make every name look alike.
+        setting = name[len(ENV_PREFIX) :].lower()
+        if setting not in known:
+            closest = _closest(setting, known)
+            problems.append(_unknown(name, closest and _variable(closest)))
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+def _read_config_file(path: Path, known: Collection[str]) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            values = tomllib.load(file)
+    except OSError as error:
+        raise SettingsError(f"{path}: cannot be read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: not valid TOML: {error}") from None
+    problems = [_unknown(key, _closest(key, known)) for key in values if key not in known]
+    if problems:
+        raise SettingsError(f"{path}: " + "; ".join(problems))
+    return values
 
 
 def _config_files() -> list[Path]:
-    files = [DEFAULTS_FILE]
-    override = os.environ.get("SHORTENER_CONFIG")
+    """The files read, the later ones overriding the earlier ones."""
+    files = [DEFAULTS_FILE] if DEFAULTS_FILE.is_file() else []
+    override = os.environ.get(CONFIG_ENV)
     if override:
         path = Path(override)
         if not path.is_file():
-            raise SettingsError(f"SHORTENER_CONFIG: no such file {override!r}")
+            raise SettingsError(f"{CONFIG_ENV}: no such file {override!r}")
         files.append(path)
     return files
 
 
+def _origin(setting: str, overrides: Collection[str]) -> str:
+    """Where the value of `setting` came from, named as the user wrote it: the environment
+    wins over the files, and a later file over an earlier one."""
+    if setting in overrides:
+        return setting
+    variable = _variable(setting)
+    for name in os.environ:
+        if name.upper() == variable:
+            return name
+    for path in reversed(_config_files()):
+        with path.open("rb") as file:
+            if setting in tomllib.load(file):
+                return f"{path}: {setting}"
+    return setting
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, or raise SettingsError naming the first setting that is wrong."""
+    """Read the settings, or raise SettingsError naming each setting that is wrong."""
     try:
         return Settings(**overrides)
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            name = "SHORTENER_" + "_".join(str(p) for p in item["loc"][:1]).upper()
-            problems.append(f"{name}: {item['msg']}")
+            setting = str(item["loc"][0]) if item["loc"] else "settings"
+            problems.append(f"{_origin(setting, overrides)}: {item['msg']}")
         raise SettingsError("invalid setting " + "; ".join(problems)) from None
     except ValueError as error:
         raise SettingsError(f"invalid configuration: {error}") from None

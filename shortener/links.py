@@ -327,9 +327,15 @@ class Shortener:
         return LinkReport(code, link, clicks, bot_clicks)
 
     async def expiring(self, within_seconds: int) -> dict[str, int]:
+        """Codes per org that are still active and expire within `within_seconds`, counted
+        in whole minutes from the next one on (the window rounded up to whole minutes).
+
+        The index knows the minute of each expiry, not the second: a code expiring within
+        the current minute may have expired already, so that minute is left out."""
         await self.store.flush()
-        now = int(self.clock())
-        return await self.store.expiring(now, now + within_seconds)
+        first_minute = int(self.clock()) // 60 + 1
+        minutes = -(-within_seconds // 60)
+        return await self.store.expiring(first_minute, first_minute + minutes - 1)
 
     # Following links
 

@@ -15,8 +15,10 @@ Keys:
   "1"/"0" (tracking allowed / opted out). The shared hash tag keeps both in one cluster slot,
   so the recorder reads consent and appends the interaction in one script.
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
-- `x:{hour}`: hash org -> number of codes expiring in that hour (since the epoch), living
-  until the hour is over: the index behind "what expires soon".
+- `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
+  the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
+  behind "what expires soon". At most 60 small fields per org and hour, a few bytes each,
+  where each code costs about a hundred.
 
 No command or script touches keys of two hash slots, so the same operations run on a Redis
 Cluster, where each slot lives on one master.
@@ -59,6 +61,8 @@ T = TypeVar("T")
 
 CODE_MAC_KEY = "secret:codes"
 EXPIRING_FLUSH_SECONDS = 1.0
+# Hours of the expiry index read per round trip, each round trip with its own deadline.
+EXPIRING_HOURS_PER_READ = 512
 BLOCKS_KEY = "blocks"
 # Commands in flight outside the shared pipeline on a cluster, below redis-py's 100
 # connections per node so that the shared pipeline keeps some.
@@ -108,7 +112,8 @@ return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
 
 
 class ExpiryTally:
-    """Codes issued per (expiry hour, org) since the last write to the expiry index.
+    """Codes issued per (expiry minute since the epoch, org) since the last write to the
+    expiry index.
 
     The index is an estimate for ops ("what expires soon"), so it is written once a second
     for everything shortened meanwhile rather than with every request; a crash loses at most
@@ -118,8 +123,9 @@ class ExpiryTally:
     def __init__(self) -> None:
         self.counts: dict[tuple[int, str], int] = {}
 
-    def add(self, hour: int, org: str) -> None:
-        self.counts[hour, org] = self.counts.get((hour, org), 0) + 1
+    def add(self, expires_at: int, org: str) -> None:
+        minute = expires_at // 60
+        self.counts[minute, org] = self.counts.get((minute, org), 0) + 1
 
     def take(self) -> dict[tuple[int, str], int]:
         counts, self.counts = self.counts, {}
@@ -254,6 +260,21 @@ def expiring_key(hour: int) -> str:
     return f"x:{hour}"
 
 
+def expiring_field(org: str, minute_of_hour: int) -> str:
+    return f"{org}:{minute_of_hour}"
+
+
+def _org_and_minute(field: str) -> tuple[str, int]:
+    """The org and minute of hour of an expiry index field (orgs hold no colon)."""
+    org, colon, minute = field.rpartition(":")
+    if not colon:
+        # A field of the index as it was before it had minutes. Taken as the hour's first
+        # minute, it counts only where the whole hour lies ahead, never for codes that may
+        # have expired already.
+        return field, 0
+    return org, int(minute)
+
+
 class Store:
     """Typed operations over Redis; every call fails with StoreUnavailable within `timeout`."""
 
@@ -346,8 +367,13 @@ class Store:
         if not counts:
             return
         commands: list[Command] = []
-        for (hour, org), count in counts.items():
-            commands.append(("HINCRBY", expiring_key(hour), org, count))
+        hours = set()
+        for (minute, org), count in counts.items():
+            hour, minute_of_hour = divmod(minute, 60)
+            hours.add(hour)
+            field = expiring_field(org, minute_of_hour)
+            commands.append(("HINCRBY", expiring_key(hour), field, count))
+        for hour in sorted(hours):
             commands.append(("EXPIREAT", expiring_key(hour), (hour + 1) * 3600 + 60))
         try:
             await self._pipelined_run(commands)
@@ -429,7 +455,7 @@ class Store:
         for serial, link in links:
             by_block.setdefault(link_key(serial), []).extend((link_field(serial), link.encode()))
             if link.kind.has_code:
-                self._expiring.add(link.expires_at // 3600, link.org)
+                self._expiring.add(link.expires_at, link.org)
         save = self._save_links.sha
         commands: list[Command] = [
             ("EVALSHA", save, 1, key, keep_ms, *fields) for key, fields in by_block.items()
@@ -464,14 +490,21 @@ class Store:
         link = None if raw is None else StoredLink.decode(_text(raw))
         return link, int(people or 0), int(bots or 0)
 
-    async def expiring(self, start: int, end: int) -> dict[str, int]:
-        """Codes per org whose expiry falls in the hours from `start` to `end` (epoch s)."""
-        hours = range(start // 3600, end // 3600 + 1)
-        replies = await self._pipelined_run([("HGETALL", expiring_key(hour)) for hour in hours])
+    async def expiring(self, first_minute: int, last_minute: int) -> dict[str, int]:
+        """Codes per org whose expiry falls in the minutes (since the epoch) from
+        `first_minute` to `last_minute`, both included."""
+        hours = range(first_minute // 60, last_minute // 60 + 1)
         totals: dict[str, int] = {}
-        for reply in replies:
-            for org, count in reply.items():
-                totals[_text(org)] = totals.get(_text(org), 0) + int(count)
+        for start in range(0, len(hours), EXPIRING_HOURS_PER_READ):
+            some_hours = hours[start : start + EXPIRING_HOURS_PER_READ]
+            replies = await self._pipelined_run(
+                [("HGETALL", expiring_key(hour)) for hour in some_hours]
+            )
+            for hour, reply in zip(some_hours, replies, strict=True):
+                for field, count in reply.items():
+                    org, minute_of_hour = _org_and_minute(_text(field))
+                    if first_minute <= hour * 60 + minute_of_hour <= last_minute:
+                        totals[org] = totals.get(org, 0) + int(count)
         return totals
 
     async def tap_link(self, serial: int, counter: str, now: int, kinds: str) -> StoredLink | None:

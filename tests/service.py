@@ -59,14 +59,23 @@ def service_env(redis_url: str | None, data_dir: Path, **settings: str) -> dict[
 
 
 @contextmanager
-def running_service(env: dict[str, str], workers: int = 1) -> Iterator[Service]:
+def running_service(
+    env: dict[str, str], workers: int = 1, *, host: str | None = None, set_base_url: bool = True
+) -> Iterator[Service]:
+    """`shortener serve` on a free port. With `set_base_url`, links name that port through
+    SHORTENER_BASE_URL (unless `env` sets it); without, the service derives them itself."""
     port = free_port()
-    env = {**env, "SHORTENER_BASE_URL": env.get("SHORTENER_BASE_URL", f"http://127.0.0.1:{port}")}
+    if set_base_url:
+        env = {
+            **env,
+            "SHORTENER_BASE_URL": env.get("SHORTENER_BASE_URL", f"http://127.0.0.1:{port}"),
+        }
     log_path = Path(env["SHORTENER_DATA_DIR"]) / f"service-{port}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    listen = ["--host", host] if host is not None else []
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port), "--workers", str(workers)],
+            [*CLI, "serve", *listen, "--port", str(port), "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -290,7 +290,7 @@ def test_cli_inspect_and_expiring(cluster: LocalCluster, tmp_path: Path) -> None
     fields = json.loads(inspected.stdout)
     assert fields["url"] == "https://shop.example.com/i" and fields["status"] == "active"
     assert (fields["clicks"], fields["bot_clicks"]) == (2, 1)
-    expiring = service.run_cli(env, "expiring", "--within", "7d", "--json")
+    expiring = service.run_cli(env, "expiring", "--within", "3d", "--json")
     assert expiring.returncode == 0, expiring.stderr
     assert json.loads(expiring.stdout)["orgs"] == {"org-a": 3, "org-b": 3}
     assert json.loads(service.run_cli(env, "expiring", "--within", "1d", "--json").stdout) == {

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 
 from shortener.config import Settings
@@ -129,6 +130,13 @@ async def test_metrics_count_requests_redirects_codes_and_clicks(
     assert "shortener_redis_errors_total" in after
 
 
+async def test_metrics_have_no_created_series(client: httpx.AsyncClient) -> None:
+    await shorten(client, "https://shop.example.com/c")
+    text = (await client.get("/metrics")).text
+    assert "shortener_codes_issued_total" in text
+    assert "_created" not in text
+
+
 @pytest.fixture
 def external_env(redis_server: RedisServer, tmp_path: Path) -> dict[str, str]:
     with SyncRedis.from_url(redis_server.url) as client:
@@ -181,16 +189,84 @@ def test_expiring_counts_codes_per_org(external_env: dict[str, str]) -> None:
     with service.running_service(soon) as running:
         for key, count in ((service.API_KEY, 3), (service.OTHER_KEY, 2)):
             running.shorten(" ".join(f"https://shop.example.com/{i}" for i in range(count)), key)
-    within = service.run_cli(soon, "expiring", "--within", "7d", "--json")
+    within = service.run_cli(soon, "expiring", "--within", "3d", "--json")
     assert within.returncode == 0, within.stderr
     assert json.loads(within.stdout)["orgs"] == {"org-a": 3, "org-b": 2}
     assert json.loads(within.stdout)["total"] == 5
     before = service.run_cli(soon, "expiring", "--within", "1d", "--json")
     assert json.loads(before.stdout)["total"] == 0
-    human = service.run_cli(soon, "expiring", "--within", "7d")
+    # Without --within: a week, or the links' whole lifetime when that is shorter.
+    whole_lifetime = service.run_cli(soon, "expiring", "--json")
+    assert json.loads(whole_lifetime.stdout)["within_seconds"] == 3 * 86_400
+    assert json.loads(whole_lifetime.stdout)["total"] == 5
+    human = service.run_cli(soon, "expiring", "--within", "72h")
     assert "org-a" in human.stdout and "5" in human.stdout
     bad = service.run_cli(soon, "expiring", "--within", "soon")
     assert bad.returncode == 2 and "duration" in bad.stderr
+
+
+async def test_expiring_lists_only_codes_still_active(
+    client_for: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    short_lived = await client_for(make_settings(link_ttl_seconds=2))
+    long_lived = await client_for(make_settings(link_ttl_seconds=3600))
+    for client, headers, count in (
+        (short_lived, AUTH, 3),
+        (long_lived, AUTH, 2),
+        (long_lived, OTHER_AUTH, 1),
+    ):
+        body = " ".join(f"https://shop.example.com/{i}" for i in range(count))
+        response = await client.post("/v1/messages/shorten", json={"body": body}, headers=headers)
+        assert response.status_code == 200, response.text
+    # The short-lived codes expire meanwhile, and both apps write their expiry tallies.
+    await asyncio.sleep(3)
+    env = service.service_env(redis_server.url, tmp_path / "cli", link_ttl_seconds="7200")
+    result = service.run_cli(env, "expiring", "--within", "2h", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "within_seconds": 7200,
+        "total": 3,
+        "orgs": {"org-a": 2, "org-b": 1},
+    }
+
+
+async def test_expiring_counts_to_the_minute(
+    client_for: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+    redis: aioredis.Redis,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    client = await client_for(make_settings(link_ttl_seconds=600))
+    await shorten(client, "https://shop.example.com/a https://shop.example.com/b")
+    await asyncio.sleep(1.5)  # the app writes its expiry tally once a second
+    # The index forgets each hour once it is over.
+    keys = [key.decode() async for key in redis.scan_iter("x:*")]
+    assert keys
+    for key in keys:
+        hour_over = (int(key.removeprefix("x:")) + 1) * 3600
+        assert 0 < await redis.ttl(key) <= hour_over + 60 - time.time() + 1
+    env = service.service_env(redis_server.url, tmp_path / "cli", link_ttl_seconds="3600")
+    soon = service.run_cli(env, "expiring", "--within", "5m", "--json")
+    assert soon.returncode == 0, soon.stderr
+    assert json.loads(soon.stdout)["total"] == 0
+    later = service.run_cli(env, "expiring", "--within", "15m", "--json")
+    assert json.loads(later.stdout)["total"] == 2
+
+
+def test_expiring_needs_a_unit_and_stays_within_the_link_lifetime(
+    external_env: dict[str, str],
+) -> None:
+    env = {**external_env, "SHORTENER_LINK_TTL_SECONDS": str(86_400)}
+    bare = service.run_cli(env, "expiring", "--within", "7")
+    assert bare.returncode == 2 and "unit" in bare.stderr
+    for too_long in ("2d", "25h", "999999999w"):
+        refused = service.run_cli(env, "expiring", "--within", too_long)
+        assert refused.returncode == 2, too_long
+        assert "at most 1d" in refused.stderr, refused.stderr
 
 
 def test_two_workers_report_metrics_of_both(external_env: dict[str, str]) -> None:
@@ -209,6 +285,7 @@ def test_two_workers_report_metrics_of_both(external_env: dict[str, str]) -> Non
             )
             assert match, text[:2000]
             counts.add(float(match.group(1)))
+            assert "_created" not in text
         assert counts == {taps}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -14,17 +15,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shortener import embedded
+from shortener import cli, embedded
 from shortener.config import DEFAULTS_FILE, Settings, SettingsError, load_settings
 from shortener.credentials import with_credentials
 from tests import service
 from tests.conftest import open_client
-from tests.redis_servers import free_port
+from tests.redis_servers import RedisServer, free_port
 
 
 def test_code_defaults_match_the_documented_defaults_file() -> None:
     documented = tomllib.loads(DEFAULTS_FILE.read_text())
-    assert set(documented) | {"redis_url"} == set(Settings.model_fields)
+    assert set(documented) | {"redis_url", "base_url"} == set(Settings.model_fields)
     from_file = Settings(**documented)
     from_code = Settings.model_construct()
     for name in documented:
@@ -60,6 +61,129 @@ def test_invalid_settings_name_the_setting(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=named):
         load_settings()
+
+
+def test_a_misspelled_variable_stops_the_start_and_suggests_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHORTENER_LINK_TTL", "5")
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "SHORTENER_LINK_TTL " in str(raised.value)
+    assert "did you mean SHORTENER_LINK_TTL_SECONDS?" in str(raised.value)
+
+
+def test_a_misspelled_key_in_a_config_file_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "x.toml"
+    config.write_text("link_ttl_seconds = 60\nlink_ttl = 5\n")
+    monkeypatch.setenv("SHORTENER_CONFIG", str(config))
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert f"{config}: unknown setting link_ttl " in message
+    assert "did you mean link_ttl_seconds?" in message
+
+
+def test_a_bad_value_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "x.toml"
+    config.write_text('link_ttl_seconds = "soon"\n')
+    monkeypatch.setenv("SHORTENER_CONFIG", str(config))
+    with pytest.raises(SettingsError) as from_file:
+        load_settings()
+    assert f"{config}: link_ttl_seconds: Input should be" in str(from_file.value)
+    assert "SHORTENER_LINK_TTL_SECONDS" not in str(from_file.value)
+    monkeypatch.setenv("SHORTENER_LINK_TTL_SECONDS", "later")
+    with pytest.raises(SettingsError) as from_environment:
+        load_settings()
+    assert "SHORTENER_LINK_TTL_SECONDS: Input should be" in str(from_environment.value)
+    assert str(config) not in str(from_environment.value)
+
+
+def test_a_config_file_that_is_not_toml_names_the_file_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "x.toml"
+    config.write_text('base_url = "https://s.example"\nlink_ttl_seconds 5\n')
+    monkeypatch.setenv("SHORTENER_CONFIG", str(config))
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert str(config) in str(raised.value) and "line 2" in str(raised.value)
+
+
+def test_serve_stops_at_a_misspelled_setting(redis_server: RedisServer, tmp_path: Path) -> None:
+    env = service.service_env(redis_server.url, tmp_path / "data", link_ttl="5")
+    run = service.run_cli(env, "serve", "--port", str(free_port()))
+    assert run.returncode == 2
+    assert "SHORTENER_LINK_TTL" in run.stderr and "SHORTENER_LINK_TTL_SECONDS" in run.stderr
+
+
+def test_every_argument_of_every_command_says_what_it_does() -> None:
+    parser = cli._parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for choice in commands._choices_actions:
+        assert choice.help, choice.dest
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}"
+            if action.default not in (None, False, argparse.SUPPRESS):
+                assert "%(default)s" in action.help, f"{name} {action.option_strings}"
+    shown = service.run_cli(dict(os.environ), "serve", "--help")
+    assert shown.returncode == 0
+    assert re.search(r"--port PORT\s+.*port.*\(default: 8000\)", shown.stdout, re.S)
+    assert "SHORTENER_BASE_URL" in shown.stdout
+
+
+def test_short_links_follow_the_port_serve_listens_on(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = service.service_env(redis_server.url, tmp_path / "data")
+    with service.running_service(env, workers=2, set_base_url=False) as running:
+        # A fresh connection per request, so that both workers answer some.
+        prefixes = {
+            running.shorten(f"https://shop.example.com/{i}")["links"][0]["short_url"].rsplit(
+                "/", 1
+            )[0]
+            for i in range(8)
+        }
+    assert prefixes == {running.base_url}
+
+
+def test_serve_on_every_interface_links_to_loopback_and_says_to_set_the_base_url(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    env = service.service_env(redis_server.url, tmp_path / "data")
+    # The very case under test: a wildcard address no phone can be sent to.
+    wildcard = "0.0.0.0"  # noqa: S104
+    with service.running_service(env, host=wildcard, set_base_url=False) as running:
+        short_url = running.shorten("https://shop.example.com/w")["links"][0]["short_url"]
+    assert short_url.startswith(running.base_url + "/")
+    assert "set SHORTENER_BASE_URL" in running.logs()
+
+
+def test_a_configured_base_url_wins_over_the_listen_address(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "shortener.toml"
+    config.write_text('base_url = "https://s.example/go"\n')
+    env = {
+        **service.service_env(redis_server.url, tmp_path / "data"),
+        "SHORTENER_CONFIG": str(config),
+    }
+    with service.running_service(env, set_base_url=False) as running:
+        short_url = running.shorten("https://shop.example.com/c")["links"][0]["short_url"]
+    assert short_url.startswith("https://s.example/go/")
+
+
+def test_without_a_base_url_links_default_to_the_default_listen_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHORTENER_BASE_URL", raising=False)
+    monkeypatch.delenv("SHORTENER_CONFIG", raising=False)
+    assert load_settings().base_url == "http://127.0.0.1:8000"
 
 
 def test_production_refuses_to_start_without_keys(monkeypatch: pytest.MonkeyPatch) -> None:
