@@ -100,16 +100,18 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
     days = info.ttl_seconds / 86_400
     expiry = f"in {days:.1f} days" if info.status == "active" else "expired"
     assert report is not None and report.link is not None
+    taps = "opens" if info.kind == "pixel" else "clicks"
     rows = [
-        ("code", info.code),
-        ("short url", info.short_url),
-        ("target", info.url),
+        ("id", info.link_id),
+        ("kind", info.kind),
+        ("short url", info.short_url or "none (no short code: an e-mail's link or pixel)"),
+        ("target", info.url or "none (an open pixel)"),
         ("org", report.link.org),
         ("tracked", "yes" if info.tracked else "no"),
         ("status", info.status),
         ("created", _when(info.created_at)),
         ("expires", f"{_when(info.expires_at)} ({expiry})"),
-        ("clicks", f"{info.clicks} (bots and previews: {info.bot_clicks})"),
+        (taps, f"{info.clicks} (bots and previews: {info.bot_clicks})"),
     ]
     for label, value in rows:
         print(f"{label:<10} {value}")
@@ -145,9 +147,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     inspect = commands.add_parser(
-        "inspect", help="show one short code's target, expiry and clicks (exit 1: not active)"
+        "inspect",
+        help="show a short code's (or a tracked link's or pixel's) target, expiry and clicks "
+        "(exit 1: not active)",
     )
-    inspect.add_argument("code")
+    inspect.add_argument("code", help="a short code, or the id of a tracked link or pixel")
     inspect.add_argument("--json", action="store_true", help="print the fields as JSON")
     expiring = commands.add_parser("expiring", help="count codes per org expiring soon")
     expiring.add_argument(
