@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import logging
 import re
 import time
@@ -34,7 +35,7 @@ from shortener.observability import (
 )
 from shortener.openapi import openapi_document
 from shortener.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
-from shortener.problems import HTTPProblem, problem_response
+from shortener.problems import HTTPProblem, problem, problem_response
 from shortener.runtime import Runtime, open_runtime
 from shortener.schemas import (
     BatchRequest,
@@ -42,7 +43,10 @@ from shortener.schemas import (
     ConsentRequest,
     InteractionOut,
     InteractionPage,
+    MessageError,
+    Problem,
     ShortenRequest,
+    ShortenResult,
 )
 from shortener.store import StoreUnavailable
 
@@ -111,8 +115,12 @@ def _invalid(error: ValidationError) -> HTTPProblem:
     details = []
     for item in errors[:10]:
         where = ".".join(str(part) for part in item["loc"]) or "body"
-        details.append(f"{where}: {item['msg']}")
+        message = _UNKNOWN_FIELD if item["type"] == "extra_forbidden" else item["msg"]
+        details.append(f"{where}: {message}")
     return HTTPProblem(422, "; ".join(details))
+
+
+_UNKNOWN_FIELD = "not a field of this request (check its spelling)"
 
 
 def _json(model: BaseModel, status: int = 200) -> Response:
@@ -131,9 +139,29 @@ async def shorten_batch(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     batch = await _parse(request, BatchRequest, runtime)
+    messages = [_message(raw) for raw in batch.messages]
     shortener = await runtime.shortener()
-    results = await shortener.shorten_many(org, batch.messages)
+    valid = [message for message in messages if isinstance(message, ShortenRequest)]
+    outcomes = iter(await shortener.shorten_many(org, valid))
+    results: list[ShortenResult | MessageError] = []
+    for message in messages:
+        outcome = message if isinstance(message, Problem) else next(outcomes)
+        if isinstance(outcome, ShortenResult):
+            results.append(outcome)
+        else:
+            error = outcome if isinstance(outcome, Problem) else problem(*_domain_problem(outcome))
+            results.append(MessageError(error=error))
     return _json(BatchResult(results=results))
+
+
+def _message(raw: object) -> ShortenRequest | Problem:
+    """One message of a batch, or the problem a single shorten of it would answer."""
+    try:
+        # Parsed from JSON as a single shorten's body is, so that its errors read the same.
+        return ShortenRequest.model_validate_json(json.dumps(raw))
+    except ValidationError as error:
+        invalid = _invalid(error)
+        return problem(invalid.status, invalid.detail)
 
 
 def _visitor(request: Request) -> Visitor:
@@ -254,16 +282,35 @@ async def open_pixel(request: Request) -> Response:
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 
 
+async def consent(request: Request) -> Response:
+    if request.method == "PUT":
+        return await set_consent(request)
+    return await get_consent(request)
+
+
 async def set_consent(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     contact_id = request.path_params["contact_id"]
-    if not 1 <= len(contact_id) <= 256:
-        raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
+    _check_contact_id(contact_id)
     consent = await _parse(request, ConsentRequest, runtime)
     shortener = await runtime.shortener()
     await shortener.recorder.set_consent(org, contact_id, consent.tracking)
     return Response(status_code=204)
+
+
+async def get_consent(request: Request) -> Response:
+    runtime = _runtime(request)
+    org = _org(request, runtime)
+    contact_id = request.path_params["contact_id"]
+    _check_contact_id(contact_id)
+    shortener = await runtime.shortener()
+    return _json(await shortener.recorder.consent(org, contact_id))
+
+
+def _check_contact_id(contact_id: str) -> None:
+    if not 1 <= len(contact_id) <= 256:
+        raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
 
 
 def _is_cursor(text: str) -> bool:
@@ -309,14 +356,14 @@ async def list_interactions(request: Request) -> Response:
 async def link_details(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
-    code = request.path_params["code"]
+    link_id = request.path_params["code"]
     shortener = await runtime.shortener()
-    report = await shortener.describe(code)
+    report = await shortener.describe(link_id)
     info = None
     if report is not None and report.link is not None and report.link.org == org:
         info = link_info(report, runtime.settings.base_url, time.time())
     if info is None:
-        raise HTTPProblem(404, f"no short code {code!r} of yours is stored")
+        raise HTTPProblem(404, f"no link {link_id!r} of yours is stored")
     return _json(info)
 
 
@@ -354,11 +401,16 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, detail, dict(exc.headers or {}))
 
 
-async def _on_domain_error(request: Request, exc: Exception) -> Response:
+def _domain_problem(exc: MessageConflict | InvalidSignature) -> tuple[int, str]:
+    """The status and detail of an error of the domain that the caller made."""
     if isinstance(exc, MessageConflict):
-        return problem_response(409, str(exc))
-    if isinstance(exc, InvalidSignature):
-        return problem_response(400, "this tracked link is not valid: " + str(exc))
+        return 409, str(exc)
+    return 400, "this tracked link is not valid: " + str(exc)
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, MessageConflict | InvalidSignature):
+        return problem_response(*_domain_problem(exc))
     log.warning("store unavailable: %s", exc)
     return problem_response(
         503, "the link store is not answering; try again shortly", {"retry-after": "1"}
@@ -417,7 +469,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/links/{code}", link_details, methods=["GET"]),
         Route("/v1/messages/shorten", shorten, methods=["POST"]),
         Route("/v1/messages/batch", shorten_batch, methods=["POST"]),
-        Route("/v1/contacts/{contact_id}/consent", set_consent, methods=["PUT"]),
+        Route("/v1/contacts/{contact_id}/consent", consent, methods=["GET", "PUT"]),
         Route("/v1/interactions", list_interactions, methods=["GET"]),
         Route("/api/orgs/{org_hash}/r/{link_id}", follow_tracked, methods=["GET", "HEAD"]),
         Route("/api/orgs/{org_hash}/o/{link_id}", open_pixel, methods=["GET", "HEAD"]),

@@ -110,16 +110,18 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
     days = info.ttl_seconds / 86_400
     expiry = f"in {days:.1f} days" if info.status == "active" else "expired"
     assert report is not None and report.link is not None
+    taps = "opens" if info.kind == "pixel" else "clicks"
     rows = [
-        ("code", info.code),
-        ("short url", info.short_url),
-        ("target", info.url),
+        ("id", info.link_id),
+        ("kind", info.kind),
+        ("short url", info.short_url or "none (no short code: an e-mail's link or pixel)"),
+        ("target", info.url or "none (an open pixel)"),
         ("org", report.link.org),
         ("tracked", "yes" if info.tracked else "no"),
         ("status", info.status),
         ("created", _when(info.created_at)),
         ("expires", f"{_when(info.expires_at)} ({expiry})"),
-        ("clicks", f"{info.clicks} (bots and previews: {info.bot_clicks})"),
+        (taps, f"{info.clicks} (bots and previews: {info.bot_clicks})"),
     ]
     for label, value in rows:
         print(f"{label:<10} {value}")
@@ -211,11 +213,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     inspect = commands.add_parser(
         "inspect",
-        help="show one short code's target, expiry and clicks (exit 1: not active)",
-        description="Show one short code's target, org, expiry and clicks, read from the store. "
-        "Exit status 0: active; 1: expired or unknown; 3: the store does not answer.",
+        help="show a short code's (or a tracked link's or pixel's) target, expiry and clicks "
+        "(exit 1: not active)",
+        description="Show a short code's (or a tracked link's or pixel's) target, org, expiry "
+        "and clicks, read from the store. Exit status 0: active; 1: expired or unknown; 3: the "
+        "store does not answer.",
     )
-    inspect.add_argument("code", help="the short code: the last path segment of a short link")
+    inspect.add_argument(
+        "code",
+        help="a short code (the last path segment of a short link), or the id of a tracked "
+        "link or pixel",
+    )
     inspect.add_argument(
         "--json",
         action="store_true",

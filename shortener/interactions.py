@@ -11,8 +11,10 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shortener.metrics import CLICKS
+from shortener.schemas import Consent
 from shortener.store import Interaction, Store, StoredLink
 
 INTERACTION_TYPES = {"c": "click", "o": "open"}
@@ -84,4 +86,13 @@ class ClickRecorder:
         return InteractionPage(interactions, last)
 
     async def set_consent(self, org: str, contact_id: str, tracking: bool) -> None:
-        await self.store.set_consent(org, contact_id, tracking)
+        await self.store.set_consent(org, contact_id, tracking, int(self.clock() * 1000))
+
+    async def consent(self, org: str, contact_id: str) -> Consent:
+        stored = await self.store.consent(org, contact_id)
+        if stored is None:
+            return Consent(contact_id=contact_id, tracking=None, updated_at=None)
+        updated_at = None
+        if stored.updated_at_ms is not None:
+            updated_at = datetime.fromtimestamp(stored.updated_at_ms / 1000, UTC)
+        return Consent(contact_id=contact_id, tracking=stored.tracking, updated_at=updated_at)

@@ -17,18 +17,26 @@ from shortener.interactions import ClickRecorder, Visitor
 from shortener.metrics import CODES_ISSUED
 from shortener.schemas import (
     LinkInfo,
+    LinkKindName,
     SegmentInfo,
     Segments,
     ShortenRequest,
     ShortenResult,
     ShortLink,
+    SkippedLink,
 )
 from shortener.segments import count_segments
 from shortener.signing import LinkSigner
-from shortener.store import LinkKind, MessageClaim, Store, StoredLink
+from shortener.store import (
+    PIXEL_TARGET,
+    LinkKind,
+    MessageClaim,
+    MessageLinks,
+    Store,
+    StoredLink,
+)
 from shortener.targets import InvalidTarget, redirect_target
 
-PIXEL_TARGET = "-"
 # Records stay this long past their expiry (at most as long as they lived) so that ops can
 # still see where an expired code went and how often it was tapped.
 MAX_GRACE_SECONDS = 30 * 86_400
@@ -36,6 +44,9 @@ MAX_GRACE_SECONDS = 30 * 86_400
 
 class MessageConflict(Exception):
     """A message id was reused for a different message."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"message_id {message_id!r} was already used for a different message")
 
 
 class InvalidSignature(Exception):
@@ -56,12 +67,22 @@ class Tap:
 
 @dataclass(frozen=True, slots=True)
 class LinkReport:
-    """What the store knows of a code, for ops."""
+    """What the store knows of an issued id, for ops."""
 
-    code: str
+    link_id: str
     link: StoredLink | None
+    # The base URL the id's block was issued with; None for blocks stored before it was kept.
+    base_url: str | None
     clicks: int
     bot_clicks: int
+
+
+_KIND_NAMES: dict[LinkKind, LinkKindName] = {
+    LinkKind.SHORT: "short",
+    LinkKind.TRACKED_SHORT: "short",
+    LinkKind.TRACKED: "tracked_link",
+    LinkKind.PIXEL: "pixel",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +109,7 @@ class _Draft:
     request: ShortenRequest
     fingerprint: str
     needs: list[_Need] = field(default_factory=list)
+    skipped: list[SkippedLink] = field(default_factory=list)
     render: Callable[[dict[_Need, str]], ShortenResult] | None = None
 
 
@@ -129,13 +151,8 @@ class Shortener:
                 excluded.add(self._target(entry.strip()))
         return frozenset(excluded)
 
-    def _draft(self, org: str, request: ShortenRequest) -> _Draft:
-        # Only a message id can be retried, so only then is the request worth a fingerprint.
-        fingerprint = ""
-        if request.message_id is not None:
-            fingerprint = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
+    def _draft(self, org: str, request: ShortenRequest, fingerprint: str, consent: bool) -> _Draft:
         draft = _Draft(request, fingerprint)
-        consent = request.recipient is not None and request.recipient.tracking_consent
         excluded = self._excluded(request.non_trackable)
         if request.content_type == "html":
             self._draft_html(org, draft, consent, excluded)
@@ -149,8 +166,9 @@ class Shortener:
         for found in find_links(body):
             try:
                 target = self._target(found.url)
-            except InvalidTarget:
+            except InvalidTarget as error:
                 # Not something a redirect may point at; it stays in the body as written.
+                draft.skipped.append(SkippedLink(url=found.url, reason=str(error)))
                 continue
             tracked = consent and found.url not in excluded and target not in excluded
             need = _Need(LinkKind.TRACKED_SHORT if tracked else LinkKind.SHORT, target)
@@ -184,6 +202,7 @@ class Shortener:
                 body=new_body,
                 links=links,
                 segments=Segments(before=_segment_info(body), after=_segment_info(new_body)),
+                skipped=draft.skipped,
             )
 
         draft.render = render
@@ -194,14 +213,15 @@ class Shortener:
         for anchor in markup.find_anchors(body):
             if not anchor.is_web_link:
                 continue
+            try:
+                target = self._target(anchor.url)
+            except InvalidTarget as error:
+                draft.skipped.append(SkippedLink(url=anchor.url, reason=str(error)))
+                continue
             need = None
-            if consent and not anchor.opted_out and anchor.url not in excluded:
-                try:
-                    target = self._target(anchor.url)
-                except InvalidTarget:
-                    target = None
-                if target is not None and target not in excluded:
-                    need = _Need(LinkKind.TRACKED, target)
+            trackable = not anchor.opted_out and anchor.url not in excluded
+            if consent and trackable and target not in excluded:
+                need = _Need(LinkKind.TRACKED, target)
             anchors.append((anchor, need))
         pixel = _Need(LinkKind.PIXEL, PIXEL_TARGET) if consent else None
         wanted = [need for _, need in anchors if need is not None]
@@ -217,7 +237,7 @@ class Shortener:
                     replacements.append((anchor, tracking_url))
                 links.append(
                     ShortLink(
-                        url=anchor.raw,
+                        url=anchor.url,
                         short_url=None,
                         code=None,
                         tracked=need is not None,
@@ -228,33 +248,99 @@ class Shortener:
             if pixel is not None:
                 pixel_tag = markup.pixel_tag(self.signer.pixel_url(org, ids[pixel]))
             new_body = markup.rewrite(body, replacements, pixel_tag) if consent else body
-            return ShortenResult(body=new_body, links=links, segments=None)
+            return ShortenResult(body=new_body, links=links, segments=None, skipped=draft.skipped)
 
         draft.render = render
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
-        return (await self.shorten_many(org, [request]))[0]
+        """Shorten one message; MessageConflict if its id was used for another message."""
+        (outcome,) = await self.shorten_many(org, [request])
+        if isinstance(outcome, MessageConflict):
+            raise outcome
+        return outcome
 
     async def shorten_many(
         self, org: str, requests: Sequence[ShortenRequest]
-    ) -> list[ShortenResult]:
-        """Shorten messages in one store round trip; retried message ids get their first result."""
-        drafts = [self._draft(org, request) for request in requests]
-        serials = iter(await self.allocator.allocate(sum(len(d.needs) for d in drafts)))
+    ) -> list[ShortenResult | MessageConflict]:
+        """Shorten messages in one store round trip (two when a retry lost a race), each on its
+        own: a message whose id was used for another message gets a MessageConflict in its
+        place and keeps nothing stored. Retried message ids get their first result. Messages of
+        one call that share an id are answered as if they came one after another."""
+        outcomes: list[ShortenResult | MessageConflict | None] = [None] * len(requests)
+        drafts, later = self._drafts(org, requests, await self._opted_out(org, requests))
+        messages = await self._issue(org, drafts, outcomes)
+        if any(need.kind.tracked for draft in drafts.values() for need in draft.needs):
+            await self._remember_org(org)
+        ttl = self.policy.ttl_seconds
+        keep_ms = (ttl + min(ttl, MAX_GRACE_SECONDS)) * 1000
+        earlier = await self.store.save_links(messages, keep_ms, self.policy.base_url)
+        kept = 0
+        # Per message id: the fingerprint and result of the message that holds its claim.
+        holders: dict[str, tuple[str, ShortenResult]] = {}
+        saved = zip(drafts.items(), messages, earlier, strict=True)
+        for (index, draft), message, previous in saved:
+            result = outcomes[index]
+            assert isinstance(result, ShortenResult)
+            if previous is None:
+                kept += len(message.links)
+                holder = (draft.fingerprint, result)
+            else:
+                fingerprint, _, payload = previous.partition("\n")
+                holder = (fingerprint, ShortenResult.model_validate_json(payload))
+            if draft.request.message_id is not None:
+                holders[draft.request.message_id] = holder
+                outcomes[index] = _answer(draft.request.message_id, draft.fingerprint, holder)
+        CODES_ISSUED.inc(kept)
+        for index, fingerprint in later.items():
+            message_id = requests[index].message_id
+            assert message_id is not None
+            outcomes[index] = _answer(message_id, fingerprint, holders[message_id])
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        assert len(answered) == len(requests)
+        return answered
+
+    def _drafts(
+        self, org: str, requests: Sequence[ShortenRequest], opted_out: set[str]
+    ) -> tuple[dict[int, _Draft], dict[int, str]]:
+        """Drafts of the messages to shorten, by index; and the fingerprints of the messages
+        whose id an earlier message of the call has, by index: those issue nothing and are
+        answered as the id's claim is."""
+        drafts: dict[int, _Draft] = {}
+        later: dict[int, str] = {}
+        first_with_id: dict[str, int] = {}
+        for index, request in enumerate(requests):
+            fingerprint = _fingerprint(request)
+            message_id = request.message_id
+            if message_id is not None and first_with_id.setdefault(message_id, index) != index:
+                later[index] = fingerprint
+                continue
+            recipient = request.recipient
+            consent = (
+                recipient is not None
+                and recipient.tracking_consent
+                and recipient.contact_id not in opted_out
+            )
+            drafts[index] = self._draft(org, request, fingerprint, consent)
+        return drafts, later
+
+    async def _issue(
+        self,
+        org: str,
+        drafts: dict[int, _Draft],
+        outcomes: list[ShortenResult | MessageConflict | None],
+    ) -> list[MessageLinks]:
+        """Give the drafts' links their serials and render the results into `outcomes`; the
+        links of each draft, with the claim of its message id."""
+        serials = iter(await self.allocator.allocate(sum(len(d.needs) for d in drafts.values())))
         now = int(self.clock())
         expires_at = now + self.policy.ttl_seconds
-        stored: list[tuple[int, StoredLink]] = []
-        results: list[ShortenResult] = []
-        claims: list[MessageClaim] = []
-        claimed_by: list[int] = []
-        serials_of: list[list[int]] = []
-        for index, draft in enumerate(drafts):
+        messages: list[MessageLinks] = []
+        for index, draft in drafts.items():
             recipient = draft.request.recipient
             ids: dict[_Need, str] = {}
-            mine = []
+            links = []
             for need in draft.needs:
                 serial = next(serials)
-                mine.append(serial)
                 ids[need] = self.codec.encode(serial)
                 link = StoredLink(
                     need.kind,
@@ -265,35 +351,27 @@ class Shortener:
                     recipient.contact_id if recipient and need.kind.tracked else None,
                     draft.request.message_id if need.kind.tracked else None,
                 )
-                stored.append((serial, link))
+                links.append((serial, link))
             assert draft.render is not None
-            results.append(draft.render(ids))
-            serials_of.append(mine)
+            result = draft.render(ids)
+            outcomes[index] = result
+            claim = None
             if draft.request.message_id is not None:
-                payload = draft.fingerprint + "\n" + results[-1].model_dump_json()
-                claims.append(MessageClaim(org, draft.request.message_id, payload))
-                claimed_by.append(index)
-        if any(need.kind.tracked for draft in drafts for need in draft.needs):
-            await self._remember_org(org)
-        ttl = self.policy.ttl_seconds
-        keep_ms = (ttl + min(ttl, MAX_GRACE_SECONDS)) * 1000
-        earlier = await self.store.save_links(stored, keep_ms, claims)
-        CODES_ISSUED.inc(len(stored))
-        lost: list[int] = []
-        for index, previous in zip(claimed_by, earlier, strict=True):
-            if previous is None:
-                continue
-            fingerprint, _, payload = previous.partition("\n")
-            if fingerprint != drafts[index].fingerprint:
-                raise MessageConflict(
-                    f"message_id {drafts[index].request.message_id!r} was already used "
-                    "for a different message"
-                )
-            lost.extend(serials_of[index])
-            results[index] = ShortenResult.model_validate_json(payload)
-        if lost:
-            await self.store.forget_links(lost)
-        return results
+                payload = draft.fingerprint + "\n" + result.model_dump_json()
+                claim = MessageClaim(org, draft.request.message_id, payload)
+            messages.append(MessageLinks(links, claim))
+        return messages
+
+    async def _opted_out(self, org: str, requests: Sequence[ShortenRequest]) -> set[str]:
+        """The contacts of these messages who consent in the request but opted out here."""
+        asking = [
+            request.recipient.contact_id
+            for request in requests
+            if request.recipient is not None
+            and request.recipient.tracking_consent
+            and request.recipient.contact_id is not None
+        ]
+        return await self.store.opted_out(org, asking)
 
     async def _remember_org(self, org: str) -> None:
         org_hash = self.signer.org_hash(org)
@@ -316,15 +394,14 @@ class Shortener:
 
     # Looking links up
 
-    async def describe(self, code: str) -> LinkReport | None:
-        """A code's record and tap counts; None for a code this service never issued."""
-        serial = self.codec.decode(code)
+    async def describe(self, link_id: str) -> LinkReport | None:
+        """The record and tap counts of any id this service issued (a short code, a tracked
+        link or a pixel); None for an id it never issued."""
+        serial = self.codec.decode(link_id)
         if serial is None:
             return None
-        link, clicks, bot_clicks = await self.store.inspect_link(serial)
-        if link is not None and not link.kind.has_code:
-            return None
-        return LinkReport(code, link, clicks, bot_clicks)
+        link, base_url, clicks, bot_clicks = await self.store.inspect_link(serial)
+        return LinkReport(link_id, link, base_url, clicks, bot_clicks)
 
     async def expiring(self, within_seconds: int) -> dict[str, int]:
         """Codes per org that are still active and expire within `within_seconds`, counted
@@ -395,14 +472,18 @@ class Shortener:
 
 
 def link_info(report: LinkReport, base_url: str, now: float) -> LinkInfo | None:
-    """The ops view of a code whose record is still stored."""
+    """The ops view of an id whose record is still stored; `base_url` stands in for the one
+    it was issued with where the store does not know that."""
     link = report.link
     if link is None:
         return None
+    code = report.link_id if link.kind.has_code else None
     return LinkInfo(
-        code=report.code,
-        short_url=f"{base_url}/{report.code}",
-        url=link.target,
+        link_id=report.link_id,
+        kind=_KIND_NAMES[link.kind],
+        code=code,
+        short_url=None if code is None else f"{report.base_url or base_url}/{code}",
+        url=None if link.kind is LinkKind.PIXEL else link.target,
         tracked=link.kind.tracked,
         created_at=datetime.fromtimestamp(link.created_at, UTC),
         expires_at=datetime.fromtimestamp(link.expires_at, UTC),
@@ -411,6 +492,23 @@ def link_info(report: LinkReport, base_url: str, now: float) -> LinkInfo | None:
         clicks=report.clicks,
         bot_clicks=report.bot_clicks,
     )
+
+
+def _answer(
+    message_id: str, fingerprint: str, holder: tuple[str, ShortenResult]
+) -> ShortenResult | MessageConflict:
+    """The answer to a message given what holds its id: a retry gets the holder's result."""
+    if fingerprint == holder[0]:
+        return holder[1]
+    return MessageConflict(message_id)
+
+
+def _fingerprint(request: ShortenRequest) -> str:
+    """What tells a retry of a message from another message under the same id."""
+    # Only a message id can be retried, so only then is the request worth a fingerprint.
+    if request.message_id is None:
+        return ""
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
 
 
 def _segment_info(text: str) -> SegmentInfo:

@@ -21,14 +21,17 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from shortener import __version__
 from shortener.markup import pixel_tag
 from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.problems import problem
 from shortener.schemas import (
     MAX_BATCH,
     BatchRequest,
     BatchResult,
+    Consent,
     ConsentRequest,
     InteractionOut,
     InteractionPage,
     LinkInfo,
+    MessageError,
     Problem,
     Recipient,
     SegmentInfo,
@@ -36,8 +39,10 @@ from shortener.schemas import (
     ShortenRequest,
     ShortenResult,
     ShortLink,
+    SkippedLink,
 )
 from shortener.segments import count_segments
+from shortener.targets import InvalidTarget, redirect_target
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -56,6 +61,7 @@ _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (BatchResult, "serialization"),
     (InteractionPage, "serialization"),
     (LinkInfo, "serialization"),
+    (Consent, "serialization"),
     (Problem, "serialization"),
 )
 
@@ -72,6 +78,7 @@ _DIGEST = "pQ9v3TzJm1kXw6bR0yHs8aLc2eNf5gUd7iKo4tVx1Aq"
 _TARGET = "https://track.example.com/o/123"
 _SMS_BODY = f"Your order shipped: {_TARGET}"
 _EMAIL_BODY = f'<p>Your order <a href="{_TARGET}">has shipped</a>.</p>'
+_CONTACT_ID = "c-42"
 _CURSOR = "1767225600000-0"
 # The handler checks `after` with the same rule; the app imports this module, not the reverse.
 # An empty `after` is accepted too: the handler reads it as absent.
@@ -134,7 +141,12 @@ def _document(base_url: str) -> dict[str, Any]:
 @functools.cache
 def _model_schemas() -> tuple[dict[type[Any], dict[str, Any]], dict[str, Any]]:
     refs, top = models_json_schema(_MODELS, ref_template=SCHEMA_REF)
-    return {model: ref for (model, _mode), ref in refs.items()}, top.get("$defs", {})
+    schemas = top.get("$defs", {})
+    # A batch takes any message and answers an error in the place of one that is not a valid
+    # `ShortenRequest`, so the envelope constrains its messages no further.
+    messages = schemas["BatchRequest"]["properties"]["messages"]
+    messages["items"] = {"anyOf": [refs[ShortenRequest, "validation"], {}]}
+    return {model: ref for (model, _mode), ref in refs.items()}, schemas
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
@@ -278,7 +290,7 @@ def _paths(base_url: str) -> dict[str, Any]:
     return {
         "/v1/messages/shorten": {"post": _shorten(base_url)},
         "/v1/messages/batch": {"post": _batch(base_url)},
-        "/v1/contacts/{contact_id}/consent": {"put": _consent()},
+        "/v1/contacts/{contact_id}/consent": {"get": _get_consent(), "put": _consent()},
         "/v1/interactions": {"get": _interactions()},
         "/v1/links/{code}": {"get": _link_info(base_url)},
         "/{code}": {"get": _tap(head=False), "head": _tap(head=True)},
@@ -348,6 +360,23 @@ def _sms_result(base_url: str) -> ShortenResult:
     )
 
 
+def _skipped_result() -> ShortenResult:
+    bad_port = "https://track.example.com:99999/o/123"
+    body = f"Your order shipped: {bad_port}"
+    try:
+        redirect_target(bad_port)
+    except InvalidTarget as error:
+        reason = str(error)
+    else:
+        raise AssertionError(f"{bad_port} was meant to be refused")
+    return ShortenResult(
+        body=body,
+        links=[],
+        segments=Segments(before=_segment_info(body), after=_segment_info(body)),
+        skipped=[SkippedLink(url=bad_port, reason=reason)],
+    )
+
+
 def _email_result(base_url: str) -> ShortenResult:
     tracking_url = _tracking_url(base_url, _HTML_LINK_ID, _TARGET)
     pixel = pixel_tag(f"{base_url}/api/orgs/{_ORG_HASH}/o/{_PIXEL_ID}")
@@ -367,23 +396,29 @@ _SHORTEN_RULES = (
     "With `content_type` `text` (an SMS body, the default), every link in the body is replaced "
     "by a short link. Links are found as twitter-text finds them: `http`/`https` links, and "
     "links without a scheme whose host ends in a known top-level domain (these redirect to "
-    "`https://`). A link is tracked when the recipient consented to tracking and the link is "
-    "not listed in `non_trackable`; `segments` tells how many SMS parts the body takes before "
-    "and after.\n\n"
+    "`https://`). Hosts are mapped as browsers map them (UTS #46), so a link a phone opens is "
+    "shortened, to its ASCII (A-label) form. A link is tracked when the recipient consented to "
+    "tracking, the contact has not opted out here (`PUT /v1/contacts/{contact_id}/consent` "
+    "with `tracking` false wins over `tracking_consent` until set to true again), and the link "
+    "is not listed in `non_trackable`; `segments` tells how many SMS parts the body takes "
+    "before and after.\n\n"
     "With `content_type` `html` (an e-mail body), every trackable `http(s)` link in an "
     "`<a href>` is replaced by its tracked link and an invisible tracking pixel is added; links "
     'marked `data-tracking="false"` or listed in `non_trackable` stay as they are. Without a '
     "consenting recipient the body comes back unchanged. `short_url`, `code` and `segments` "
     "are null for html.\n\n"
-    "`links` lists every link found, in order of appearance, with `url` exactly as written. "
-    "Retrying with the same `message_id` returns the same result without issuing new links."
+    "`links` lists every link found, in order of appearance, with `url` as written (in html, "
+    "the address a browser follows: the `href` with its character references decoded). A link "
+    "found but deliberately left as it is (it carries a user name or password, is too long, "
+    "or its host or port is not valid) is listed in `skipped` instead, with the reason. "
+    "Unknown request fields are refused (`422`, naming them). Retrying with the same "
+    "`message_id` returns the same result without issuing new links."
 )
 
 
 def _message_errors() -> dict[str, Any]:
     return {
         "400": _json_invalid(""),
-        "409": _message_conflict(),
         "413": _shared("BodyTooLarge"),
         "415": _shared("NotJson"),
         "422": _shared("Invalid"),
@@ -407,8 +442,13 @@ def _shorten(base_url: str) -> dict[str, Any]:
                         "An e-mail with a tracked link and the open pixel",
                         _dump(_email_result(base_url)),
                     ),
+                    "skipped": _example(
+                        "An SMS whose only link cannot be a redirect target",
+                        _dump(_skipped_result()),
+                    ),
                 },
             ),
+            "409": _message_conflict(),
             **_message_errors(),
         },
         request_body=_json_body(
@@ -439,22 +479,40 @@ def _batch(base_url: str) -> dict[str, Any]:
         ],
         segments=Segments(before=_segment_info(_SMS_BODY), after=_segment_info(untracked_body)),
     )
+    conflict = ShortenRequest(message_id="campaign-7/recipient-42", body="Another body")
+    refused = MessageError(
+        error=problem(
+            409, "message_id 'campaign-7/recipient-42' was already used for a different message"
+        )
+    )
+    invalid = MessageError(error=problem(422, "content_type: Input should be 'text' or 'html'"))
     return _operation(
         "shortenMessages",
         "messages",
         "Shorten the links in many messages at once",
         f"Up to {MAX_BATCH} messages, each as for `shortenMessage`, in one call; the results "
-        "come back in the same order. When one message is refused (a field out of range, a "
-        "reused `message_id`), the whole call answers with that error.",
+        "come back in the same order. A message that cannot be shortened (a field that is not "
+        'valid, a `message_id` used before for another message) gets `{"error": PROBLEM}` in '
+        "its place, PROBLEM being the problem details a single `shortenMessage` of it would "
+        "answer; nothing of it is stored, and the other messages are shortened. A message that "
+        "repeats an earlier one of the batch (same `message_id`, same message) gets the same "
+        "result, as a retry does; a later message with the `message_id` of an earlier one but "
+        "another body gets a `409` error. Only a broken envelope (not JSON, no `messages`, more "
+        f"than {MAX_BATCH} of them, unknown fields) fails the whole call.",
         {
             "200": _json_response(
-                "One result per message, in the order of the request.",
+                "One result per message, in the order of the request: the result, or the error "
+                "of a message that was not shortened.",
                 BatchResult,
                 {
                     "two": _example(
                         "One tracked and one untracked recipient",
                         _dump(BatchResult(results=[_sms_result(base_url), untracked_result])),
-                    )
+                    ),
+                    "refusals": _example(
+                        "One message shortened, one reusing its id, one with a field not valid",
+                        _dump(BatchResult(results=[_sms_result(base_url), refused, invalid])),
+                    ),
                 },
             ),
             **_message_errors(),
@@ -465,8 +523,18 @@ def _batch(base_url: str) -> dict[str, Any]:
             {
                 "two": _example(
                     "One recipient who consented to tracking and one who did not",
-                    _request_dump(BatchRequest(messages=[_sms_request(), untracked])),
-                )
+                    {"messages": [_request_dump(_sms_request()), _request_dump(untracked)]},
+                ),
+                "refusals": _example(
+                    "A message, one reusing its id for another body, one with a field not valid",
+                    {
+                        "messages": [
+                            _request_dump(_sms_request()),
+                            _request_dump(conflict),
+                            {"body": "See https://example.com/", "content_type": "pdf"},
+                        ]
+                    },
+                ),
             },
         ),
         authenticated=True,
@@ -476,6 +544,48 @@ def _batch(base_url: str) -> dict[str, Any]:
 # Tracking
 
 
+def _contact_parameter() -> dict[str, Any]:
+    return _path_parameter(
+        "contact_id",
+        "Your id of the contact, as sent in `recipient.contact_id`.",
+        {"type": "string", "minLength": 1, "maxLength": 256},
+    )
+
+
+def _get_consent() -> dict[str, Any]:
+    example = Consent(
+        contact_id=_CONTACT_ID,
+        tracking=False,
+        updated_at=datetime(2026, 1, 1, 9, 30, tzinfo=UTC),
+    )
+    never = Consent(contact_id=_CONTACT_ID, tracking=None, updated_at=None)
+    return _operation(
+        "getTrackingConsent",
+        "tracking",
+        "Read a contact's tracking consent",
+        "The consent last recorded for the contact with `PUT`, and when; `tracking` and "
+        "`updated_at` are null when none was ever recorded.",
+        {
+            "200": _json_response(
+                "The contact's consent.",
+                Consent,
+                {
+                    "opted_out": _example("The contact opted out", _dump(example)),
+                    "never_set": _example("No consent recorded", _dump(never)),
+                },
+            ),
+            "400": _problem(
+                400,
+                "`contact_id` is not 1 to 256 characters.",
+                "contact_id must have 1 to 256 characters",
+            ),
+            "503": _shared("StoreUnavailable"),
+        },
+        parameters=[_contact_parameter()],
+        authenticated=True,
+    )
+
+
 def _consent() -> dict[str, Any]:
     return _operation(
         "setTrackingConsent",
@@ -483,7 +593,9 @@ def _consent() -> dict[str, Any]:
         "Record a contact's tracking consent",
         "Consent is looked up when a click or open happens, not when the message was sent: "
         "after an opt-out, the contact's interactions are recorded anonymously (`contact_id` "
-        "null, nothing else that points to the person).",
+        "null, nothing else that points to the person). An opt-out also wins over "
+        "`tracking_consent` in later messages to the contact until consent is set to true "
+        "again.",
         {
             "204": {"description": "Recorded."},
             "400": _problem(
@@ -496,13 +608,7 @@ def _consent() -> dict[str, Any]:
             "422": _shared("Invalid"),
             "503": _shared("StoreUnavailable"),
         },
-        parameters=[
-            _path_parameter(
-                "contact_id",
-                "Your id of the contact, as sent in `recipient.contact_id`.",
-                {"type": "string", "minLength": 1, "maxLength": 256},
-            )
-        ],
+        parameters=[_contact_parameter()],
         request_body=_json_body(
             "Whether the contact allows tracking.",
             ConsentRequest,
@@ -527,7 +633,7 @@ def _interaction_page() -> InteractionPage:
                 link_id=_CODE,
                 code=_CODE,
                 message_id="campaign-7/recipient-42",
-                contact_id="c-42",
+                contact_id=_CONTACT_ID,
                 url=_TARGET,
                 bot=False,
             )
@@ -585,6 +691,8 @@ def _interactions() -> dict[str, Any]:
 def _link_info(base_url: str) -> dict[str, Any]:
     created = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
     example = LinkInfo(
+        link_id=_CODE,
+        kind="short",
         code=_CODE,
         short_url=f"{base_url}/{_CODE}",
         url=_TARGET,
@@ -596,27 +704,42 @@ def _link_info(base_url: str) -> dict[str, Any]:
         clicks=3,
         bot_clicks=1,
     )
+    tracked_link = example.model_copy(
+        update={"link_id": _HTML_LINK_ID, "kind": "tracked_link", "code": None, "short_url": None}
+    )
+    pixel = tracked_link.model_copy(update={"link_id": _PIXEL_ID, "kind": "pixel", "url": None})
     return _operation(
         "getLink",
         "ops",
-        "Look up a short code",
-        "Where a code leads, whether it is tracked, when it expires and how often it was "
-        "tapped. `HEAD` requests count neither as clicks nor as bot clicks. The same as "
-        "`shortener inspect CODE`.",
+        "Look up a short code, tracked link or pixel",
+        "Where an id this service issued leads, whether it is tracked, when it expires and how "
+        "often it was tapped: a short code, or the `link_id` of an e-mail's tracked link or of "
+        "its open pixel (`kind` tells which; those have no `code` or `short_url`, and a pixel "
+        "no `url`, and a pixel's `clicks` are its opens). `short_url` uses the base URL the "
+        "code was issued with. `HEAD` requests count neither as clicks nor as bot clicks. The "
+        "same as `shortener inspect CODE`.",
         {
             "200": _json_response(
-                "The code's record.",
+                "The id's record.",
                 LinkInfo,
-                {"active": _example("A tracked code", _dump(example))},
+                {
+                    "active": _example("A tracked code", _dump(example)),
+                    "tracked_link": _example("A tracked link of an e-mail", _dump(tracked_link)),
+                    "pixel": _example("The open pixel of an e-mail", _dump(pixel)),
+                },
             ),
             "404": _problem(
                 404,
-                "This service never issued the code, or issued it to another org.",
-                f"no short code {_CODE!r} of yours is stored",
+                "This service never issued the id, or issued it to another org.",
+                f"no link {_CODE!r} of yours is stored",
             ),
             "503": _shared("StoreUnavailable"),
         },
-        parameters=[_path_parameter("code", "The short code.", {"type": "string"})],
+        parameters=[
+            _path_parameter(
+                "code", "The short code, or the id of a tracked link or pixel.", {"type": "string"}
+            )
+        ],
         authenticated=True,
     )
 

@@ -21,10 +21,13 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
+def problem(status: int, detail: str) -> Problem:
+    return Problem(title=HTTPStatus(status).phrase, status=status, detail=detail)
+
+
 def problem_response(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    problem = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail)
     return Response(
-        problem.model_dump_json(),
+        problem(status, detail).model_dump_json(),
         status_code=status,
         media_type=MEDIA_TYPE,
         headers=headers,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -13,10 +13,12 @@ MAX_SMS_CHARACTERS = 40_000
 
 ContactId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+LinkKindName = Literal["short", "tracked_link", "pixel"]
 
 
 class Recipient(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # A misspelt field would silently turn tracking off or on: unknown fields are refused.
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     contact_id: ContactId | None = None
     # Consent decides whether a person is tracked: only a JSON boolean counts, never "yes" or 1.
@@ -26,6 +28,7 @@ class Recipient(BaseModel):
 class ShortenRequest(BaseModel):
     model_config = ConfigDict(
         frozen=True,
+        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -65,17 +68,33 @@ class ShortenRequest(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """The envelope of a batch. Each message is parsed on its own (as a `ShortenRequest`), so
+    that one that is not valid gets its own error and the others are shortened."""
 
-    messages: list[ShortenRequest] = Field(min_length=1, max_length=MAX_BATCH)
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: list[Any] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="Messages as for a single shorten (`ShortenRequest`); one that is not "
+        "valid gets an error in its place.",
+    )
 
 
 class ShortLink(BaseModel):
-    url: str = Field(description="The link exactly as it appeared in the body.")
+    url: str = Field(
+        description="In a text body, the link exactly as it appeared; in HTML, the address a "
+        "browser follows (the `href` with its character references decoded)."
+    )
     short_url: str | None
     code: str | None
     tracked: bool
     tracking_url: str | None
+
+
+class SkippedLink(BaseModel):
+    url: str = Field(description="The link as it appeared (in HTML, the decoded `href`).")
+    reason: str = Field(description="Why it was left as it is.")
 
 
 class SegmentInfo(BaseModel):
@@ -90,13 +109,17 @@ class Segments(BaseModel):
 
 
 class ShortenResult(BaseModel):
+    # Every field is always sent, defaults included.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     body: str
     links: list[ShortLink]
     segments: Segments | None
-
-
-class BatchResult(BaseModel):
-    results: list[ShortenResult]
+    # Results stored for retries before links were ever skipped have no such field.
+    skipped: list[SkippedLink] = Field(
+        default_factory=list,
+        description="Links found but deliberately left as they are, in order of appearance.",
+    )
 
 
 class Problem(BaseModel):
@@ -108,10 +131,33 @@ class Problem(BaseModel):
     detail: str
 
 
+class MessageError(BaseModel):
+    """A message of a batch that was not shortened; nothing of it was stored."""
+
+    error: Problem = Field(description="The problem a single shorten of it would answer.")
+
+
+class BatchResult(BaseModel):
+    results: list[ShortenResult | MessageError]
+
+
 class ConsentRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, json_schema_extra={"examples": [{"tracking": False}]})
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", json_schema_extra={"examples": [{"tracking": False}]}
+    )
 
     tracking: bool = Field(strict=True, description="false: the contact opted out of tracking.")
+
+
+class Consent(BaseModel):
+    """A contact's tracking consent as stored here."""
+
+    contact_id: str
+    tracking: bool | None = Field(
+        description="false: opted out, which wins over `tracking_consent` in requests; "
+        "null: never set."
+    )
+    updated_at: datetime | None = Field(description="When it was last set; null: never set.")
 
 
 class InteractionOut(BaseModel):
@@ -122,7 +168,7 @@ class InteractionOut(BaseModel):
     code: str | None
     message_id: str | None
     contact_id: str | None
-    url: str
+    url: str | None = Field(description="Where the click went; null for an open.")
     bot: bool
 
 
@@ -132,15 +178,23 @@ class InteractionPage(BaseModel):
 
 
 class LinkInfo(BaseModel):
-    """What ops need to know about one short code."""
+    """What ops need to know about one id the service issued: a short code, an e-mail's tracked
+    link or its open pixel."""
 
-    code: str
-    short_url: str
-    url: str = Field(description="Where the code redirects (ASCII form).")
+    link_id: str = Field(description="The id looked up.")
+    kind: LinkKindName = Field(
+        description="`short`: a short code (tracked or not); `tracked_link`: a tracked link "
+        "of an e-mail, which has no short code; `pixel`: an e-mail's open pixel."
+    )
+    code: str | None = Field(description="The short code; null where the id has none.")
+    short_url: str | None = Field(
+        description="The short link as issued; null where the id has no short code."
+    )
+    url: str | None = Field(description="Where the id redirects (ASCII form); null for a pixel.")
     tracked: bool
     created_at: datetime
     expires_at: datetime
     ttl_seconds: int = Field(description="Seconds left until expires_at; 0 once expired.")
     status: Literal["active", "expired"]
-    clicks: int = Field(description="Taps by people.")
+    clicks: int = Field(description="Taps by people (for a pixel: opens).")
     bot_clicks: int = Field(description="Taps by link previews, crawlers and scanners.")

@@ -6,14 +6,17 @@ Keys:
 - `l:{BLOCK}`: hash of the links of one serial block; field = slot in block (hex),
   value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
   cost about half the memory of one key per link. The hash lives until its latest link
-  expires; each link carries its own expiry, since its neighbours may outlive it.
+  expires; each link carries its own expiry, since its neighbours may outlive it. One more
+  field, `base` (never a hex number), holds the base URL of the block's short links: a block
+  is only ever issued by one process, with one base URL.
 - `k:{BLOCK}`: the block's tap counts, fields `{slot}:c` (people) and `{slot}:b` (bots),
   living as long as the block's links. Apart from the links, because changing a field in a
   large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
 - `{o:ORG}:ix`: the org's stream of interactions; `{o:ORG}:consent`: hash contact id ->
-  "1"/"0" (tracking allowed / opted out). The shared hash tag keeps both in one cluster slot,
-  so the recorder reads consent and appends the interaction in one script.
+  "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
+  flag alone in records written before the time was kept). The shared hash tag keeps both in
+  one cluster slot, so the recorder reads consent and appends the interaction in one script.
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 - `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
   the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
@@ -69,12 +72,20 @@ BLOCKS_KEY = "blocks"
 CLUSTER_CALLS_IN_FLIGHT = 64
 
 # HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
-# shrinking it keeps links written earlier with a longer lifetime alive.
+# shrinking it keeps links written earlier with a longer lifetime alive. The block's tap counts
+# (KEYS[2], once there are any) are stretched with it, so they live as long as their links.
 _SAVE_LINKS = """
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 local ttl = tonumber(ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ttl then
   redis.call('PEXPIRE', KEYS[1], ttl)
+end
+local counts_ttl = redis.call('PTTL', KEYS[2])
+if counts_ttl ~= -2 then
+  local links_ttl = redis.call('PTTL', KEYS[1])
+  if counts_ttl < links_ttl then
+    redis.call('PEXPIRE', KEYS[2], links_ttl)
+  end
 end
 return 1
 """
@@ -101,7 +112,11 @@ return value
 _RECORD = """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
 local contact = ARGV[1]
-if contact == '' or redis.call('HGET', KEYS[1], contact) ~= '0' then
+local consent = false
+if contact ~= '' then
+  consent = redis.call('HGET', KEYS[1], contact)
+end
+if not consent or string.sub(consent, 1, 1) ~= '0' then
   table.insert(fields, 'l'); table.insert(fields, ARGV[6])
   table.insert(fields, 'k'); table.insert(fields, ARGV[7])
   table.insert(fields, 'm'); table.insert(fields, ARGV[8])
@@ -153,6 +168,12 @@ def _unavailable(error: BaseException) -> bool:
 def _unavailable_error(error: BaseException) -> StoreUnavailable:
     REDIS_ERRORS.inc()
     return StoreUnavailable(str(error) or type(error).__name__)
+
+
+# An open pixel leads nowhere; its record says so in place of a target.
+PIXEL_TARGET = "-"
+# The field of a block's link hash that holds its base URL; slot fields are hex numbers.
+BASE_URL_FIELD = "base"
 
 
 class LinkKind(enum.Enum):
@@ -212,7 +233,7 @@ class StoredLink:
 class Interaction:
     id: str
     type: str
-    url: str
+    url: str | None
     bot: bool
     link_id: str | None
     code: str | None
@@ -227,6 +248,21 @@ class MessageClaim:
     org: str
     message_id: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLinks:
+    """The links of one message, kept only if the message's claim (if any) wins."""
+
+    links: Sequence[tuple[int, StoredLink]]
+    claim: MessageClaim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConsent:
+    tracking: bool
+    # Milliseconds since the epoch; None where it was set before the time was kept.
+    updated_at_ms: int | None
 
 
 def link_key(serial: int) -> str:
@@ -444,51 +480,64 @@ class Store:
         return last - count + 1
 
     async def save_links(
-        self,
-        links: Sequence[tuple[int, StoredLink]],
-        keep_ms: int,
-        claims: Sequence[MessageClaim],
+        self, messages: Sequence[MessageLinks], keep_ms: int, base_url: str
     ) -> list[str | None]:
-        """Write links, kept for `keep_ms`, then claim message ids; for each claim the result
-        already stored under its id, or None where this call's claim won. One round trip."""
-        by_block: dict[str, list[str]] = {}
-        for serial, link in links:
-            by_block.setdefault(link_key(serial), []).extend((link_field(serial), link.encode()))
-            if link.kind.has_code:
-                self._expiring.add(link.expires_at, link.org)
+        """Write the links of messages, kept for `keep_ms`, and claim their message ids. For
+        each message, None where it was saved, or the result already stored under its id where
+        another claim came first: then none of its links is kept. One round trip, and one more
+        to remove the links of messages whose claim lost."""
+        by_block: dict[tuple[str, str], list[str]] = {}
+        for message in messages:
+            for serial, link in message.links:
+                fields = by_block.setdefault((link_key(serial), count_key(serial)), [])
+                fields.extend((link_field(serial), link.encode()))
         save = self._save_links.sha
         commands: list[Command] = [
-            ("EVALSHA", save, 1, key, keep_ms, *fields) for key, fields in by_block.items()
+            ("EVALSHA", save, 2, *keys, keep_ms, BASE_URL_FIELD, base_url, *fields)
+            for keys, fields in by_block.items()
         ]
+        claims = [message.claim for message in messages if message.claim is not None]
         for claim in claims:
             key = message_key(claim.org, claim.message_id)
             commands.append(("SET", key, claim.payload, "NX", "PX", keep_ms))
             commands.append(("GET", key))
         replies = await self._pipelined_run(commands)
+        claim_replies = iter(replies[len(by_block) :])
+        earlier: list[str | None] = []
+        lost: list[int] = []
+        for message in messages:
+            previous = None
+            if message.claim is not None:
+                won, stored = next(claim_replies), next(claim_replies)
+                previous = None if won else _text(stored)
+            earlier.append(previous)
+            if previous is not None:
+                lost.extend(serial for serial, _ in message.links)
+                continue
+            for _, link in message.links:
+                if link.kind.has_code:
+                    self._expiring.add(link.expires_at, link.org)
         self._schedule_expiring_flush()
-        claim_replies = replies[len(by_block) :]
-        results: list[str | None] = []
-        for won, stored in zip(claim_replies[::2], claim_replies[1::2], strict=True):
-            results.append(None if won else _text(stored))
-        return results
+        if lost:
+            # Never handed out: the earlier result names other links.
+            await self._pipelined_run(
+                [("HDEL", link_key(serial), link_field(serial)) for serial in lost]
+            )
+        return earlier
 
-    async def forget_links(self, serials: Sequence[int]) -> None:
-        """Remove links that lost a race for a message id and were never handed out."""
-        await self._pipelined_run(
-            [("HDEL", link_key(serial), link_field(serial)) for serial in serials]
-        )
-
-    async def inspect_link(self, serial: int) -> tuple[StoredLink | None, int, int]:
-        """A link with its taps by people and by bots, counting nothing."""
+    async def inspect_link(self, serial: int) -> tuple[StoredLink | None, str | None, int, int]:
+        """A link, the base URL of its block and its taps by people and by bots, counting
+        nothing."""
         field = link_field(serial)
-        raw, (people, bots) = await self._pipelined_run(
+        (raw, base_url), (people, bots) = await self._pipelined_run(
             [
-                ("HGET", link_key(serial), field),
+                ("HMGET", link_key(serial), field, BASE_URL_FIELD),
                 ("HMGET", count_key(serial), f"{field}:c", f"{field}:b"),
             ]
         )
         link = None if raw is None else StoredLink.decode(_text(raw))
-        return link, int(people or 0), int(bots or 0)
+        base = None if base_url is None else _text(base_url)
+        return link, base, int(people or 0), int(bots or 0)
 
     async def expiring(self, first_minute: int, last_minute: int) -> dict[str, int]:
         """Codes per org whose expiry falls in the minutes (since the epoch) from
@@ -548,7 +597,7 @@ class Store:
                 Interaction(
                     id=_text(entry_id),
                     type=fields["t"],
-                    url=fields["u"],
+                    url=None if fields["u"] == PIXEL_TARGET else fields["u"],
                     bot=fields["b"] == "1",
                     link_id=fields.get("l") or None,
                     code=fields.get("k") or None,
@@ -558,8 +607,26 @@ class Store:
             )
         return interactions
 
-    async def set_consent(self, org: str, contact_id: str, tracking: bool) -> None:
-        await self._call(self.redis.hset(consent_key(org), contact_id, "1" if tracking else "0"))
+    async def set_consent(self, org: str, contact_id: str, tracking: bool, at_ms: int) -> None:
+        value = f"{'1' if tracking else '0'} {at_ms}"
+        await self._call(self.redis.hset(consent_key(org), contact_id, value))
+
+    async def consent(self, org: str, contact_id: str) -> StoredConsent | None:
+        """A contact's stored consent; None if it was never set."""
+        raw = await self._call(self.redis.hget(consent_key(org), contact_id))
+        return None if raw is None else _consent(_text(raw))
+
+    async def opted_out(self, org: str, contact_ids: Sequence[str]) -> set[str]:
+        """Which of the contacts opted out of tracking; one command for all of them."""
+        if not contact_ids:
+            return set()
+        ids = list(dict.fromkeys(contact_ids))
+        (values,) = await self._pipelined_run([("HMGET", consent_key(org), *ids)])
+        return {
+            contact_id
+            for contact_id, raw in zip(ids, values, strict=True)
+            if raw is not None and not _consent(_text(raw)).tracking
+        }
 
     async def remember_orgs(self, orgs: dict[str, str]) -> None:
         """Keep org hash -> org for good, so that links outlive the org's API keys."""
@@ -574,6 +641,11 @@ class Store:
 
 def _text(raw: Any) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def _consent(value: str) -> StoredConsent:
+    flag, _, at_ms = value.partition(" ")
+    return StoredConsent(flag != "0", int(at_ms) if at_ms.isdigit() else None)
 
 
 def connect(url: str, *, cluster: bool, timeout: float) -> Store:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 
 import idna
 
@@ -57,6 +58,7 @@ _ASCII_HOST = re.compile(r"[a-z0-9_\-]{1,63}(?:\.[a-z0-9_\-]{1,63})*")
 # legacy notations (octal, hex, fewer than four parts), which hides where a link really goes.
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _MAX_HOST_LENGTH = 253
+_JOINERS = frozenset("\u200c\u200d")
 
 
 class InvalidTarget(ValueError):
@@ -166,12 +168,62 @@ def _normalise_host(host: str) -> str:
         host = host.lower()
         if not (host.startswith("xn--") or ".xn--" in host):
             return _check_ascii_host(host)
-    # Existing A-labels go through idna as well so that broken Punycode is caught here.
+    # Existing A-labels go through the mapping as well so that broken Punycode is caught here.
     try:
-        ascii_host = idna.encode(host, uts46=True).decode("ascii")
-    except UnicodeError as error:
+        ascii_host = _domain_to_ascii(host)
+    except (UnicodeError, idna.IDNAError) as error:
         raise InvalidTarget("the host name is not a valid internationalised domain name") from error
     return _check_ascii_host(ascii_host)
+
+
+def _domain_to_ascii(host: str) -> str:
+    """The host as browsers map it before looking it up: the WHATWG URL standard's "domain to
+    ASCII", i.e. UTS #46 processing (non-transitional, UseSTD3ASCIIRules, CheckHyphens and
+    VerifyDnsLength off; CheckBidi and CheckJoiners on). Unlike strict IDNA 2008 it accepts
+    symbols and emoji, which phones open; the ASCII result is checked by the caller."""
+    labels = idna.uts46_remap(host, std3_rules=False).split(".")
+    unicode_labels = [
+        _decoded_a_label(label) if label.startswith("xn--") else label for label in labels
+    ]
+    bidi_domain = any(_has_right_to_left(label) for label in unicode_labels)
+    ascii_labels = []
+    for label, unicode_label in zip(labels, unicode_labels, strict=True):
+        if unicode_label:
+            _check_label(unicode_label, bidi_domain)
+        if label.isascii():
+            ascii_labels.append(label)
+        else:
+            ascii_labels.append("xn--" + label.encode("punycode").decode("ascii"))
+    return ".".join(ascii_labels)
+
+
+def _decoded_a_label(label: str) -> str:
+    """The U-label an A-label stands for; UnicodeError unless it is its canonical Punycode
+    form and names a valid label."""
+    if not label.isascii():
+        raise UnicodeError("an A-label is ASCII")
+    decoded = label[4:].encode("ascii").decode("punycode")
+    if not decoded or decoded.isascii():
+        raise UnicodeError("an A-label stands for a label with non-ASCII characters")
+    if "xn--" + decoded.encode("punycode").decode("ascii") != label:
+        raise UnicodeError("an A-label must be the Punycode form of its label")
+    if idna.uts46_remap(decoded, std3_rules=False) != decoded or decoded.startswith("xn--"):
+        raise UnicodeError("an A-label must stand for a label that maps to itself")
+    return decoded
+
+
+def _check_label(label: str, bidi_domain: bool) -> None:
+    """UTS #46 validity criteria that the mapping itself does not check."""
+    idna.check_initial_combiner(label)
+    for position, char in enumerate(label):
+        if char in _JOINERS and not idna.valid_contextj(label, position):
+            raise UnicodeError("a joiner out of its context")
+    if bidi_domain:
+        idna.check_bidi(label, check_ltr=True)
+
+
+def _has_right_to_left(label: str) -> bool:
+    return any(unicodedata.bidirectional(char) in ("R", "AL", "AN") for char in label)
 
 
 def _check_ascii_host(host: str) -> str:

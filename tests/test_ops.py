@@ -44,8 +44,8 @@ async def test_link_details_report_target_expiry_and_clicks(client: httpx.AsyncC
     assert response.status_code == 200
     info = response.json()
     assert set(info) == {
-        "code", "short_url", "url", "tracked", "created_at", "expires_at", "ttl_seconds",
-        "status", "clicks", "bot_clicks",
+        "link_id", "kind", "code", "short_url", "url", "tracked", "created_at", "expires_at",
+        "ttl_seconds", "status", "clicks", "bot_clicks",
     }  # fmt: skip
     assert info["code"] == code and info["short_url"] == f"{BASE_URL}/{code}"
     assert info["url"] == "https://shop.example.com/d"

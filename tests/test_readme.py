@@ -176,9 +176,9 @@ def test_the_readme_examples_answer_as_shown(live: Session) -> None:
             assert not result.stderr, result.stderr
             if example.output is not None:
                 live.learn_codes(example.output, answer)
-                assert _normalise_text(answer.strip()) == _normalise_text(
-                    example.output.strip()
-                ), f"{command}\n{answer}"
+                assert _normalise_text(answer.strip()) == _normalise_text(example.output.strip()), (
+                    f"{command}\n{answer}"
+                )
         else:
             response = _curl(command, live.service)
             answer = response.text.replace(live.service.base_url, DOCUMENTED_BASE)
@@ -189,6 +189,8 @@ def test_the_readme_examples_answer_as_shown(live: Session) -> None:
                     f"{command}\n{json.dumps(response.json(), indent=1)}"
                 )
             elif example.output_kind == "http" and example.output is not None:
-                _check_http(response, example.output.replace(DOCUMENTED_BASE, live.service.base_url))
+                _check_http(
+                    response, example.output.replace(DOCUMENTED_BASE, live.service.base_url)
+                )
         ran += 1
     assert ran >= 8, "the README should show the main calls"

@@ -88,6 +88,40 @@ def test_host_normalisation(link: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ("http://xn--ls8h.XN--ls8h.la/", "http://xn--ls8h.xn--ls8h.la/"),
+        ("http://✪df.ws/ejp", "http://xn--df-oiy.ws/ejp"),
+        ("https://💩.la/", "https://xn--ls8h.la/"),
+        ("https://I♥NY.example/", "https://xn--iny-zx5a.example/"),
+        ("https://xn--iny-zx5a.example/", "https://xn--iny-zx5a.example/"),
+    ],
+)
+def test_hosts_browsers_open_map_to_their_a_labels(link: str, expected: str) -> None:
+    # Symbols and emoji are valid in UTS #46 (as browsers map hosts), though not in IDNA 2008.
+    assert redirect_target(link) == expected
+    assert redirect_target(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://xn--zz.com/",
+        "https://xn--abc-.com/",
+        "https://xn--ab-5da.com/",
+        "https://xn--.com/",
+        "https://\u0301abc.com/",
+        "https://a\u200cb.com/",
+        "https://שלום1a.com/",
+        "https://\ufffd.com/",
+    ],
+)
+def test_hosts_browsers_refuse_stay_invalid(link: str) -> None:
+    with pytest.raises(InvalidTarget, match="host"):
+        redirect_target(link)
+
+
+@pytest.mark.parametrize(
     "link",
     [
         "https://shop.com/%E2%82%AC",
