@@ -45,8 +45,13 @@ MAX_GRACE_SECONDS = 30 * 86_400
 class MessageConflict(Exception):
     """A message id was reused for a different message."""
 
-    def __init__(self, message_id: str) -> None:
-        super().__init__(f"message_id {message_id!r} was already used for a different message")
+    def __init__(self, message_id: str, *, in_this_batch: bool = False) -> None:
+        if in_this_batch:
+            super().__init__(
+                f"message_id {message_id!r} is used by an earlier message of this batch"
+            )
+        else:
+            super().__init__(f"message_id {message_id!r} was already used for a different message")
 
 
 class InvalidSignature(Exception):
@@ -264,8 +269,9 @@ class Shortener:
     ) -> list[ShortenResult | MessageConflict]:
         """Shorten messages in one store round trip (two when a retry lost a race), each on its
         own: a message whose id was used for another message gets a MessageConflict in its
-        place and keeps nothing stored. Retried message ids get their first result. Messages of
-        one call that share an id are answered as if they came one after another."""
+        place and keeps nothing stored. Retried message ids get their first result. A message
+        whose id an earlier message of the same call has is a MessageConflict too: one batch
+        names each message once."""
         outcomes: list[ShortenResult | MessageConflict | None] = [None] * len(requests)
         drafts, later = self._drafts(org, requests, await self._opted_out(org, requests))
         messages = await self._issue(org, drafts, outcomes)
@@ -275,26 +281,21 @@ class Shortener:
         keep_ms = (ttl + min(ttl, MAX_GRACE_SECONDS)) * 1000
         earlier = await self.store.save_links(messages, keep_ms, self.policy.base_url)
         kept = 0
-        # Per message id: the fingerprint and result of the message that holds its claim.
-        holders: dict[str, tuple[str, ShortenResult]] = {}
         saved = zip(drafts.items(), messages, earlier, strict=True)
         for (index, draft), message, previous in saved:
             result = outcomes[index]
             assert isinstance(result, ShortenResult)
             if previous is None:
                 kept += len(message.links)
-                holder = (draft.fingerprint, result)
-            else:
+            elif draft.request.message_id is not None:
                 fingerprint, _, payload = previous.partition("\n")
                 holder = (fingerprint, ShortenResult.model_validate_json(payload))
-            if draft.request.message_id is not None:
-                holders[draft.request.message_id] = holder
                 outcomes[index] = _answer(draft.request.message_id, draft.fingerprint, holder)
         CODES_ISSUED.inc(kept)
-        for index, fingerprint in later.items():
+        for index in later:
             message_id = requests[index].message_id
             assert message_id is not None
-            outcomes[index] = _answer(message_id, fingerprint, holders[message_id])
+            outcomes[index] = MessageConflict(message_id, in_this_batch=True)
         answered = [outcome for outcome in outcomes if outcome is not None]
         assert len(answered) == len(requests)
         return answered

@@ -494,10 +494,9 @@ def _batch(base_url: str) -> dict[str, Any]:
         "come back in the same order. A message that cannot be shortened (a field that is not "
         'valid, a `message_id` used before for another message) gets `{"error": PROBLEM}` in '
         "its place, PROBLEM being the problem details a single `shortenMessage` of it would "
-        "answer; nothing of it is stored, and the other messages are shortened. A message that "
-        "repeats an earlier one of the batch (same `message_id`, same message) gets the same "
-        "result, as a retry does; a later message with the `message_id` of an earlier one but "
-        "another body gets a `409` error. Only a broken envelope (not JSON, no `messages`, more "
+        "answer; nothing of it is stored, and the other messages are shortened. A batch names "
+        "each message once: a later message with the `message_id` of an earlier one of the "
+        "same batch gets a `409` error. Only a broken envelope (not JSON, no `messages`, more "
         f"than {MAX_BATCH} of them, unknown fields) fails the whole call.",
         {
             "200": _json_response(
