@@ -345,6 +345,7 @@ async def list_interactions(request: Request) -> Response:
                     contact_id=item.contact_id,
                     url=item.url,
                     bot=item.bot,
+                    campaign=item.campaign,
                 )
                 for item in page.interactions
             ],

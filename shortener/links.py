@@ -351,6 +351,7 @@ class Shortener:
                     expires_at,
                     recipient.contact_id if recipient and need.kind.tracked else None,
                     draft.request.message_id if need.kind.tracked else None,
+                    draft.request.campaign,
                 )
                 links.append((serial, link))
             assert draft.render is not None
@@ -492,6 +493,8 @@ def link_info(report: LinkReport, base_url: str, now: float) -> LinkInfo | None:
         status="active" if link.expires_at > now else "expired",
         clicks=report.clicks,
         bot_clicks=report.bot_clicks,
+        campaign=link.campaign,
+        message_id=link.message_id,
     )
 
 

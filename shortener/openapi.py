@@ -635,6 +635,7 @@ def _interaction_page() -> InteractionPage:
                 contact_id=_CONTACT_ID,
                 url=_TARGET,
                 bot=False,
+                campaign="order-updates",
             )
         ],
         next=_CURSOR,
@@ -701,6 +702,8 @@ def _link_info(base_url: str) -> dict[str, Any]:
         ttl_seconds=int(timedelta(days=300).total_seconds()),
         status="active",
         clicks=3,
+        campaign="order-updates",
+        message_id="campaign-7/recipient-42",
         bot_clicks=1,
     )
     tracked_link = example.model_copy(

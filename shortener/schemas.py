@@ -13,6 +13,7 @@ MAX_SMS_CHARACTERS = 40_000
 
 ContactId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 MessageId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+Campaign = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 LinkKindName = Literal["short", "tracked_link", "pixel"]
 
 
@@ -37,6 +38,7 @@ class ShortenRequest(BaseModel):
                     "body": "Your order shipped: https://track.example.com/o/123",
                     "recipient": {"contact_id": "c-42", "tracking_consent": True},
                     "non_trackable": ["https://example.com/terms"],
+                    "campaign": "order-updates",
                 }
             ],
             # The SMS size limit of `_sms_sized`, which only applies to text bodies.
@@ -56,6 +58,11 @@ class ShortenRequest(BaseModel):
     )
     recipient: Recipient | None = None
     non_trackable: list[str] = Field(default_factory=list, max_length=1000)
+    campaign: Campaign | None = Field(
+        default=None,
+        description="The journey or campaign the message belongs to; kept on its links and "
+        "on their interactions, anonymous ones included (it names a journey, not a person).",
+    )
 
     @model_validator(mode="after")
     def _sms_sized(self) -> ShortenRequest:
@@ -170,6 +177,7 @@ class InteractionOut(BaseModel):
     contact_id: str | None
     url: str | None = Field(description="Where the click went; null for an open.")
     bot: bool
+    campaign: str | None = Field(description="The campaign of the message; null if none.")
 
 
 class InteractionPage(BaseModel):
@@ -198,3 +206,8 @@ class LinkInfo(BaseModel):
     status: Literal["active", "expired"]
     clicks: int = Field(description="Taps by people (for a pixel: opens).")
     bot_clicks: int = Field(description="Taps by link previews, crawlers and scanners.")
+    campaign: str | None = Field(description="The campaign of its message; null if none.")
+    message_id: str | None = Field(
+        description="The message it was issued for, where it is tracked and the message had an "
+        "id; null otherwise."
+    )

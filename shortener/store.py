@@ -13,7 +13,9 @@ Keys:
   living as long as the block's links. Apart from the links, because changing a field in a
   large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
-- `{o:ORG}:ix`: the org's stream of interactions; `{o:ORG}:consent`: hash contact id ->
+- `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, g campaign,
+  and l link id, k code, m message id, p contact id unless the contact had opted out);
+  `{o:ORG}:consent`: hash contact id ->
   "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
   flag alone in records written before the time was kept). The shared hash tag keeps both in
   one cluster slot, so the recorder reads consent and appends the interaction in one script.
@@ -108,9 +110,13 @@ return value
 """
 
 # Consent is read at the moment of the interaction: one who has opted out since the
-# message was sent leaves an interaction with nothing that points back to them.
+# message was sent leaves an interaction with nothing that points back to them. The campaign
+# stays either way: it names a journey, not a person.
 _RECORD = """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
+if ARGV[9] ~= '' then
+  table.insert(fields, 'g'); table.insert(fields, ARGV[9])
+end
 local contact = ARGV[1]
 local consent = false
 if contact ~= '' then
@@ -210,22 +216,33 @@ class StoredLink:
     expires_at: int
     contact_id: str | None = None
     message_id: str | None = None
+    campaign: str | None = None
 
     def encode(self) -> str:
         # Space-separated: orgs are validated to contain none, targets are encoded URLs,
-        # and ids are percent-encoded.
+        # and ids are percent-encoded. Trailing ids that are absent are left out, so an
+        # untracked link without a campaign costs no byte more than its target.
         head = f"{self.kind.value} {self.created_at:x} {self.expires_at:x} {self.org} {self.target}"
-        if not self.kind.tracked:
+        ids: list[str | None] = [self.contact_id, self.message_id] if self.kind.tracked else []
+        if self.campaign is not None:
+            ids += [None] * (2 - len(ids)) + [self.campaign]
+        elif not ids:
             return head
-        ids = (_quote_id(value) for value in (self.contact_id, self.message_id))
-        return " ".join((head, *ids))
+        return " ".join((head, *(_quote_id(value) for value in ids)))
 
     @classmethod
     def decode(cls, raw: str) -> StoredLink:
         kind, created, expires, org, target, *ids = raw.split(" ")
-        contact, message = (unquote(i) or None for i in ids) if ids else (None, None)
+        contact, message, campaign = (unquote(i) or None for i in [*ids, "", "", ""][:3])
         return cls(
-            LinkKind(kind), org, target, int(created, 16), int(expires, 16), contact, message
+            LinkKind(kind),
+            org,
+            target,
+            int(created, 16),
+            int(expires, 16),
+            contact,
+            message,
+            campaign,
         )
 
 
@@ -239,6 +256,7 @@ class Interaction:
     code: str | None
     message_id: str | None
     contact_id: str | None
+    campaign: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,6 +601,7 @@ class Store:
             link_id,
             code or "",
             link.message_id or "",
+            link.campaign or "",
         ]
         keys = [consent_key(link.org), interactions_key(link.org)]
         return _text(await self._eval(self._record, keys, args))
@@ -603,6 +622,7 @@ class Store:
                     code=fields.get("k") or None,
                     message_id=fields.get("m") or None,
                     contact_id=fields.get("p") or None,
+                    campaign=fields.get("g") or None,
                 )
             )
         return interactions

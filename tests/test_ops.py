@@ -45,7 +45,7 @@ async def test_link_details_report_target_expiry_and_clicks(client: httpx.AsyncC
     info = response.json()
     assert set(info) == {
         "link_id", "kind", "code", "short_url", "url", "tracked", "created_at", "expires_at",
-        "ttl_seconds", "status", "clicks", "bot_clicks",
+        "ttl_seconds", "status", "clicks", "bot_clicks", "campaign", "message_id",
     }  # fmt: skip
     assert info["code"] == code and info["short_url"] == f"{BASE_URL}/{code}"
     assert info["url"] == "https://shop.example.com/d"
