@@ -118,6 +118,8 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
         ("target", info.url or "none (an open pixel)"),
         ("org", report.link.org),
         ("tracked", "yes" if info.tracked else "no"),
+        ("campaign", info.campaign or "none"),
+        ("message", info.message_id or "none"),
         ("status", info.status),
         ("created", _when(info.created_at)),
         ("expires", f"{_when(info.expires_at)} ({expiry})"),
