@@ -22,10 +22,11 @@ from shortener.credentials import with_credentials
 from shortener.links import link_info
 from shortener.metrics import MULTIPROCESS_ENV
 from shortener.observability import log_config
+from shortener.parsing import whole_number
 from shortener.runtime import open_runtime
 from shortener.store import StoreUnavailable
 
-_DURATION = re.compile(r"^([0-9]{1,9})([smhdw]?)$")
+_DURATION = re.compile(r"([^smhdw]*)([smhdw]?)")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
@@ -131,10 +132,11 @@ async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
 
 
 def _duration(text: str) -> int:
-    match = _DURATION.match(text.strip().lower())
-    if match is None:
+    match = _DURATION.fullmatch(text.strip().lower())
+    amount = None if match is None else whole_number(match.group(1), max_digits=9)
+    if match is None or amount is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 7d, 12h, 30m or 90s")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return amount * _UNIT_SECONDS[match.group(2)]
 
 
 def _parser() -> argparse.ArgumentParser:
