@@ -50,9 +50,7 @@ def scope_for(raw_path: str, method: str) -> dict[str, Any]:
 
 
 ROUTES_WITH_PARAMETERS = [
-    route
-    for route in app_routes()
-    if isinstance(route, Route) and PARAMETER.search(route.path) and route.path != "/{code}"
+    route for route in app_routes() if isinstance(route, Route) and PARAMETER.search(route.path)
 ]
 
 
