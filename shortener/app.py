@@ -6,19 +6,19 @@ import contextlib
 import gc
 import json
 import logging
-import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
+from urllib.parse import quote, unquote_to_bytes
 
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
@@ -34,7 +34,9 @@ from shortener.observability import (
     route_namer,
 )
 from shortener.openapi import openapi_document
-from shortener.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
+from shortener.pages import EXPIRED_PAGE, HOME_PAGE, NOT_FOUND_PAGE, page_for, wants_html
+from shortener.pages import MEDIA_TYPE as PAGE_MEDIA_TYPE
+from shortener.parsing import stream_cursor, whole_number
 from shortener.problems import HTTPProblem, problem, problem_response
 from shortener.runtime import Runtime, open_runtime
 from shortener.schemas import (
@@ -54,13 +56,12 @@ log = logging.getLogger("shortener")
 M = TypeVar("M", bound=BaseModel)
 
 JSON = "application/json"
-_HTML_HEADERS = {"cache-control": "no-store"}
 _NO_STORE = {
     "cache-control": "no-store, no-cache, must-revalidate, max-age=0",
     "pragma": "no-cache",
 }
-_CURSOR = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
-_MAX_ID_PART = 2**64 - 1
+_STORE_DOWN = "the link store is not answering; try again shortly"
+_UNEXPECTED = "an unexpected error occurred; it has been logged"
 # The smallest transparent GIF: 1x1, one transparent colour.
 PIXEL_GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
@@ -85,8 +86,12 @@ def _org(request: Request, runtime: Runtime) -> str:
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise HTTPProblem(413, f"the request body must not exceed {limit} bytes")
+    if declared is not None:
+        size = whole_number(declared)
+        if size is None:
+            raise HTTPProblem(400, "Content-Length must be a whole number of bytes")
+        if size > limit:
+            raise HTTPProblem(413, f"the request body must not exceed {limit} bytes")
     chunks = []
     size = 0
     async for chunk in request.stream():
@@ -183,14 +188,11 @@ class TapEndpoint:
 
     Taps are most of the traffic and each must land fast, so `ShortenerApp` hands them here
     before routing and middleware; this does the little they need itself: one store call
-    (two for a tracked link), prebuilt headers, one metrics update and one log line.
+    (two for a tracked link), prebuilt headers, one metrics update and one log line. The path
+    may go on past the code (see `CodeCodec.decode_leading`).
     """
 
     ROUTE = "/{code}"
-    _PAGE_HEADERS = (
-        (b"content-type", b"text/html; charset=utf-8"),
-        (b"cache-control", b"no-store"),
-    )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -202,14 +204,14 @@ class TapEndpoint:
             status, headers, body = await self._answer(scope)
         except StoreUnavailable as error:
             log.warning("store unavailable: %s", error)
-            status, headers, body = _problem_parts(
-                503, "the link store is not answering; try again shortly", {"retry-after": "1"}
-            )
+            status, headers, body = _error_parts(scope, 503, _STORE_DOWN, {"retry-after": "1"})
         except HTTPProblem as problem:
-            status, headers, body = _problem_parts(problem.status, problem.detail, problem.headers)
+            status, headers, body = _error_parts(
+                scope, problem.status, problem.detail, problem.headers
+            )
         except Exception:
-            log.exception("unexpected error on a tap")
-            status, headers, body = _problem_parts(500, "an unexpected error occurred")
+            _log_unexpected(scope["method"], self.ROUTE, request_id)
+            status, headers, body = _error_parts(scope, 500, _UNEXPECTED)
         finally:
             headers.append((b"x-request-id", request_id.encode()))
             headers.append((b"content-length", str(len(body)).encode()))
@@ -221,55 +223,105 @@ class TapEndpoint:
     async def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         runtime: Runtime = scope["app"].state.runtime
         shortener = await runtime.shortener()
-        code = scope["path"][1:]
+        path = scope["path"][1:]
         client = scope["client"][0] if scope.get("client") else ""
-        if runtime.throttle.blocked(client) and not shortener.issued(code):
+        if runtime.throttle.blocked(client) and not shortener.issued(path):
             raise HTTPProblem(
                 429,
                 "too many taps on unknown links from this address",
                 headers={"retry-after": "60"},
             )
-        user_agent = ""
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                user_agent = value.decode("latin-1")
-                break
-        visitor = _visitor_of(scope["method"], user_agent)
-        result = await shortener.tap(code, visitor)
+        visitor = _visitor_of(scope["method"], _header(scope, b"user-agent"))
+        result = await shortener.tap(path, visitor)
         if result.outcome is TapOutcome.REDIRECT and result.link is not None:
             location = result.link.target.encode()
             return 302, [(b"location", location), (b"cache-control", b"no-store")], b""
         runtime.throttle.miss(client)
         if result.outcome is TapOutcome.EXPIRED:
-            return 410, list(self._PAGE_HEADERS), EXPIRED_PAGE
-        return 404, list(self._PAGE_HEADERS), NOT_FOUND_PAGE
+            return _error_parts(scope, 410, "this short link has expired", page=EXPIRED_PAGE)
+        return _error_parts(
+            scope, 404, "no short link was issued under this code", page=NOT_FOUND_PAGE
+        )
 
 
-def _problem_parts(
-    status: int, detail: str, headers: dict[str, str] | None = None
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def _error_parts(
+    scope: Scope,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    page: bytes | None = None,
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    response = problem_response(status, detail, headers)
+    """An error on a public route, as status, headers and body for a bare ASGI answer."""
+    response = _error_response(scope, status, detail, headers, page=page, public=True)
     raw = [(k, v) for k, v in response.raw_headers if k != b"content-length"]
     return status, raw, bytes(response.body)
+
+
+def _error_response(
+    scope: Scope,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    *,
+    page: bytes | None = None,
+    public: bool | None = None,
+) -> Response:
+    """problem+json; or, on a public route (by default: when the route's endpoint is one)
+    and for a client that asks for HTML, a page for people."""
+    if public is None:
+        endpoint = scope.get("endpoint")
+        public = endpoint in _PUBLIC_ENDPOINTS or isinstance(endpoint, TapEndpoint)
+    if public and wants_html(_header(scope, b"accept")):
+        return Response(
+            page or page_for(status),
+            status_code=status,
+            headers={
+                **(headers or {}),
+                "cache-control": "no-store",
+                "content-type": PAGE_MEDIA_TYPE,
+            },
+        )
+    return problem_response(status, detail, headers)
+
+
+def _log_unexpected(method: str, route: str, request_id: str) -> None:
+    # The route template, never the path: a path may hold a contact's id.
+    log.exception(
+        "unexpected error on %s %s", method, route, extra={"fields": {"request_id": request_id}}
+    )
 
 
 async def follow_tracked(request: Request) -> Response:
     runtime = _runtime(request)
     query = request.query_params
-    target, digest, version = (query.get(k) for k in ("targetUrl", "digest", "secretVersion"))
-    if not target or not digest or not version:
-        raise HTTPProblem(400, "a tracked link needs targetUrl, digest and secretVersion")
-    if not version.isdigit() or len(version) > 9:
-        raise HTTPProblem(400, "secretVersion must be a whole number")
-    shortener = await runtime.shortener()
-    location = await shortener.follow(
-        request.path_params["org_hash"],
-        request.path_params["link_id"],
-        target,
-        digest,
-        int(version),
-        _visitor(request),
+    # An empty value is what a query cut right after its '=' leaves: as good as none.
+    target, digest, written_version = (
+        query.get(name) or None for name in ("targetUrl", "digest", "secretVersion")
     )
+    version = None
+    if written_version is not None:
+        version = whole_number(written_version)
+        if version is None:
+            raise HTTPProblem(400, "secretVersion must be a whole number")
+    shortener = await runtime.shortener()
+    org_hash = request.path_params["org_hash"]
+    link_id = request.path_params["link_id"]
+    if target is None or digest is None or version is None:
+        location = await shortener.follow_cut(
+            org_hash, link_id, _visitor(request), target=target, digest=digest, version=version
+        )
+    else:
+        location = await shortener.follow(
+            org_hash, link_id, target, digest, version, _visitor(request)
+        )
     return _redirect(location)
 
 
@@ -313,25 +365,19 @@ def _check_contact_id(contact_id: str) -> None:
         raise HTTPProblem(400, "contact_id must have 1 to 256 characters")
 
 
-def _is_cursor(text: str) -> bool:
-    """A stream id that something can still come after: two 64-bit numbers, not both max."""
-    if not _CURSOR.match(text):
-        return False
-    parts = [int(part) for part in text.split("-")]
-    return all(part <= _MAX_ID_PART for part in parts) and parts != [_MAX_ID_PART] * 2
-
-
 async def list_interactions(request: Request) -> Response:
     runtime = _runtime(request)
     org = _org(request, runtime)
     after = request.query_params.get("after") or None
-    if after is not None and not _is_cursor(after):
-        raise HTTPProblem(400, "after must be a cursor returned as 'next' by an earlier call")
-    raw_limit = request.query_params.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+    if after is not None:
+        after = stream_cursor(after)
+        if after is None:
+            raise HTTPProblem(400, "after must be a cursor returned as 'next' by an earlier call")
+    limit = whole_number(request.query_params.get("limit", "100"))
+    if limit is None or not 1 <= limit <= 1000:
         raise HTTPProblem(400, "limit must be a whole number from 1 to 1000")
     shortener = await runtime.shortener()
-    page = await shortener.recorder.page(org, after, int(raw_limit))
+    page = await shortener.recorder.page(org, after, limit)
     return _json(
         InteractionPage(
             interactions=[
@@ -368,6 +414,15 @@ async def link_details(request: Request) -> Response:
     return _json(info)
 
 
+async def home(request: Request) -> Response:
+    return _error_response(
+        request.scope,
+        404,
+        "this service only forwards short links; open the complete link from the message",
+        page=HOME_PAGE,
+    )
+
+
 async def healthz(request: Request) -> Response:
     return Response('{"status":"ok"}', media_type=JSON)
 
@@ -386,9 +441,13 @@ async def metrics(request: Request) -> Response:
     return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
 
 
+# The routes people reach from a message; TapEndpoint is one too.
+_PUBLIC_ENDPOINTS: frozenset[Callable[..., Any]] = frozenset({follow_tracked, open_pixel, home})
+
+
 async def _on_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPProblem)
-    return problem_response(exc.status, exc.detail, exc.headers)
+    return _error_response(request.scope, exc.status, exc.detail, exc.headers)
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
@@ -399,7 +458,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         detail = f"{request.method} is not allowed on {request.url.path!r}"
     else:
         detail = str(exc.detail)
-    return problem_response(exc.status_code, detail, dict(exc.headers or {}))
+    return _error_response(request.scope, exc.status_code, detail, dict(exc.headers or {}))
 
 
 def _domain_problem(exc: MessageConflict | InvalidSignature) -> tuple[int, str]:
@@ -411,38 +470,131 @@ def _domain_problem(exc: MessageConflict | InvalidSignature) -> tuple[int, str]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, MessageConflict | InvalidSignature):
-        return problem_response(*_domain_problem(exc))
+        return _error_response(request.scope, *_domain_problem(exc))
     log.warning("store unavailable: %s", exc)
-    return problem_response(
-        503, "the link store is not answering; try again shortly", {"retry-after": "1"}
+    return _error_response(request.scope, 503, _STORE_DOWN, {"retry-after": "1"})
+
+
+class UnexpectedErrors:
+    """Answers an exception that no handler took with a 500, and logs it once, with the
+    request id its answer carries. Left to Starlette, the error would be logged by its
+    handler, raised again to the server and logged there a second time."""
+
+    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str]) -> None:
+        self.app = app
+        self.route_of = route_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            _log_unexpected(scope["method"], self.route_of(scope), request_id_of(scope))
+            # Once an answer has begun, the server can only cut the connection.
+            if not started:
+                await _error_response(scope, 500, _UNEXPECTED)(scope, receive, send)
+
+
+def _raw_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded, without the root path."""
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:
+        # The server kept only the decoded path: encoded again, it decodes to itself.
+        return quote(scope["path"], safe="/")
+    path = raw.decode("latin-1")
+    root = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _segment(raw: str) -> str:
+    """One path segment, percent-decoded once."""
+    if raw.isascii() and "%" not in raw:
+        return raw
+    try:
+        return unquote_to_bytes(raw.encode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPProblem(400, "a path segment is not UTF-8 once percent-decoded") from None
+
+
+class SegmentRoute(Route):
+    """A route matched on the path as sent, so that an encoded '/' (`%2F`) stays inside its
+    path parameter; each parameter is then percent-decoded once (`%252F` names `%2F`)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http":
+            return Match.NONE, {}
+        match = self.path_regex.match(_raw_path(scope))
+        if match is None:
+            return Match.NONE, {}
+        path_params = dict(scope.get("path_params", {}))
+        for name, raw in match.groupdict().items():
+            path_params[name] = self.param_convertors[name].convert(_segment(raw))
+        child_scope = {"endpoint": self.endpoint, "path_params": path_params}
+        if self.methods and scope["method"] not in self.methods:
+            return Match.PARTIAL, child_scope
+        return Match.FULL, child_scope
+
+
+def _on_raw_path(route: BaseRoute) -> BaseRoute:
+    if type(route) is not Route:
+        return route
+    return SegmentRoute(
+        route.path,
+        route.endpoint,
+        methods=route.methods,
+        name=route.name,
+        include_in_schema=route.include_in_schema,
     )
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem_response(500, "an unexpected error occurred; it has been logged")
-
-
 class ShortenerApp(Starlette):
-    """Starlette, with taps sent straight to their endpoint: a tap is a GET or HEAD of a
-    single path segment that names no other route."""
+    """Starlette, with taps sent straight to their endpoint, and every route matched as a
+    `SegmentRoute`.
 
-    def __init__(self, tap: TapEndpoint, single_segment_routes: frozenset[str], **kwargs: Any):
-        super().__init__(**kwargs)
+    A tap is a GET or HEAD whose first path segment names no other route: `/CODE`, and also
+    `/CODE/…`, since phones take what follows a link into it.
+    """
+
+    def __init__(self, tap: TapEndpoint, routes: Sequence[BaseRoute], **kwargs: Any):
+        routes = [_on_raw_path(route) for route in routes]
+        super().__init__(routes=routes, **kwargs)
         self._tap = tap
-        self._single_segment_routes = single_segment_routes
+        single_segment = set()
+        first_segments = set()
+        for route in routes:
+            if not isinstance(route, Route):
+                continue
+            first, slash, _ = route.path[1:].partition("/")
+            if "{" in first:
+                continue
+            if slash:
+                first_segments.add(first.encode())
+            else:
+                single_segment.add(route.path.encode())
+        self._single_segment_routes = frozenset(single_segment)
+        self._route_first_segments = frozenset(first_segments)
+
+    def _is_tap(self, scope: Scope) -> bool:
+        raw: bytes = scope.get("raw_path") or scope["path"].encode()
+        end = raw.find(b"/", 1)
+        if end == -1:
+            return len(raw) > 1 and raw not in self._single_segment_routes
+        return raw[1:end] not in self._route_first_segments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path: str = scope["path"]
-            if (
-                len(path) > 1
-                and path.find("/", 1) == -1
-                and path not in self._single_segment_routes
-            ):
-                scope["app"] = self
-                await self._tap(scope, receive, send)
-                return
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and self._is_tap(scope):
+            scope["app"] = self
+            await self._tap(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
 
@@ -463,6 +615,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     tap = TapEndpoint()
     routes = [
+        Route("/", home, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -476,11 +629,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/api/orgs/{org_hash}/o/{link_id}", open_pixel, methods=["GET", "HEAD"]),
         Route(TapEndpoint.ROUTE, tap, methods=["GET", "HEAD"]),
     ]
-    fixed = frozenset(r.path for r in routes if r.path.count("/") == 1 and "{" not in r.path)
     app = ShortenerApp(
         tap,
-        fixed,
-        routes=routes,
+        routes,
         lifespan=lifespan,
         exception_handlers={
             HTTPProblem: _on_problem,
@@ -488,13 +639,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             MessageConflict: _on_domain_error,
             InvalidSignature: _on_domain_error,
             StoreUnavailable: _on_domain_error,
-            Exception: _on_unexpected,
         },
     )
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.
     app.router.redirect_slashes = False
-    app.add_middleware(
-        ObservabilityMiddleware,
-        route_of=route_namer({route.endpoint: route.path for route in routes}),
-    )
+    route_of = route_namer({route.endpoint: route.path for route in routes})
+    # Added first, so that it runs inside the observability middleware: the 500 it answers
+    # is counted and logged as a request, with the request id.
+    app.add_middleware(UnexpectedErrors, route_of=route_of)
+    app.add_middleware(ObservabilityMiddleware, route_of=route_of)
     return app

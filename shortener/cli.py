@@ -30,10 +30,11 @@ from shortener.credentials import with_credentials
 from shortener.links import link_info
 from shortener.metrics import MULTIPROCESS_ENV
 from shortener.observability import log_config
+from shortener.parsing import whole_number
 from shortener.runtime import open_runtime
 from shortener.store import StoreUnavailable
 
-_DURATION = re.compile(r"^([0-9]+)([a-z]*)$")
+_DURATION = re.compile(r"([^a-z]*)([a-z]*)")
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3600, "m": 60, "s": 1}
 _DURATION_EXAMPLES = "90m, 36h, 7d or 2w"
 _EXPIRING_DEFAULT_SECONDS = 7 * 86_400
@@ -145,15 +146,15 @@ async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
 
 
 def _duration(text: str) -> int:
-    match = _DURATION.match(text.strip().lower())
-    if match is not None and not match.group(2):
-        number = match.group(1)
+    match = _DURATION.fullmatch(text.strip().lower())
+    amount = None if match is None else whole_number(match.group(1), max_digits=9)
+    if match is not None and amount is not None and not match.group(2):
         raise argparse.ArgumentTypeError(
-            f"{text!r} has no unit: say {number}m, {number}h, {number}d or {number}w"
+            f"{text!r} has no unit: say {amount}m, {amount}h, {amount}d or {amount}w"
         )
-    if match is None or match.group(2) not in _UNIT_SECONDS:
+    if match is None or amount is None or match.group(2) not in _UNIT_SECONDS:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like {_DURATION_EXAMPLES}")
-    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = amount * _UNIT_SECONDS[match.group(2)]
     if seconds == 0:
         raise argparse.ArgumentTypeError("the duration must be longer than 0")
     return seconds
@@ -170,15 +171,17 @@ def _describe(seconds: int) -> str:
 
 
 def _count_from_one(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    number = whole_number(text, max_digits=6)
+    if number is None or number < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
-    return int(text)
+    return number
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65_535:
+    number = whole_number(text, max_digits=5)
+    if number is None or not 1 <= number <= 65_535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1 to 65535)")
-    return int(text)
+    return number
 
 
 def _parser() -> argparse.ArgumentParser:

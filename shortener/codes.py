@@ -186,6 +186,34 @@ class CodeCodec:
             if digit is None:
                 return None
             number = number * _BASE + digit
+        return self._serial_of(number)
+
+    def decode_leading(self, text: str) -> tuple[str, int] | None:
+        """The longest code this codec issued that `text` starts with, and its serial.
+
+        Phones take whatever follows a link up to the next space into it (`CODE.`, `CODE)`,
+        `CODEパス`). Every code carries its own check, so the code is found without knowing
+        where it was meant to end: each length from the longest candidate down costs one
+        MAC, at most MAX_CODE_LENGTH - MIN_CODE_LENGTH + 1 of them, and a text that is a
+        code itself is that code.
+        """
+        if not text or text[0] == "0":
+            return None
+        numbers = []
+        number = 0
+        for char in text[:MAX_CODE_LENGTH]:
+            digit = _DIGIT.get(char)
+            if digit is None:
+                break
+            number = number * _BASE + digit
+            numbers.append(number)
+        for length in range(len(numbers), MIN_CODE_LENGTH - 1, -1):
+            serial = self._serial_of(numbers[length - 1])
+            if serial is not None:
+                return text[:length], serial
+        return None
+
+    def _serial_of(self, number: int) -> int | None:
         permuted = number >> TAG_BITS
         if not 1 <= permuted <= MAX_SERIAL:
             return None

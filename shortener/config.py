@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shortener.parsing import whole_number
+
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "shortener.toml"
 ENV_PREFIX = "SHORTENER_"
 CONFIG_ENV = "SHORTENER_CONFIG"
@@ -28,6 +30,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 _ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _API_KEY = re.compile(r"^[\x21-\x7e]{16,256}$")
+MAX_SIGNING_KEY_VERSION = 1_000_000
 
 
 class SettingsError(Exception):
@@ -131,12 +134,14 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         keys: dict[int, str] = {}
-        for version, secret in _pairs(value, "VERSION:SECRET"):
-            if not version.isdigit() or not 1 <= int(version) <= 1_000_000:
-                raise ValueError(f"version {version!r} must be a whole number from 1")
+        for written, secret in _pairs(value, "VERSION:SECRET"):
+            version = whole_number(written)
+            if version is None or not 1 <= version <= MAX_SIGNING_KEY_VERSION:
+                highest = MAX_SIGNING_KEY_VERSION
+                raise ValueError(f"version {written!r} must be a whole number from 1 to {highest}")
             if len(secret) < 16:
                 raise ValueError(f"the secret of version {version} must have 16 characters or more")
-            keys[int(version)] = secret
+            keys[version] = secret
         return keys
 
     @field_validator("schemeless_scheme")

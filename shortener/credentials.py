@@ -7,6 +7,7 @@ from pathlib import Path
 
 from shortener.config import Settings, SettingsError
 from shortener.datadir import create_private, make_private, read_private
+from shortener.parsing import whole_number
 
 DEV_ORG = "dev"
 API_KEYS_FILE = "api-keys"
@@ -62,6 +63,9 @@ def with_credentials(settings: Settings, announce: bool = False) -> Settings:
         raw, _ = _read_or_create(
             settings.data_dir / SIGNING_KEYS_FILE, f"1:{secrets.token_urlsafe(32)}"
         )
-        version, _, secret = raw.partition(":")
-        updates["signing_keys"] = {int(version): secret}
+        written, _, secret = raw.partition(":")
+        version = whole_number(written)
+        if version is None:
+            raise SettingsError(f"{settings.data_dir / SIGNING_KEYS_FILE}: no VERSION:SECRET")
+        updates["signing_keys"] = {version: secret}
     return settings.model_copy(update=updates)

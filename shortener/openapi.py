@@ -107,9 +107,11 @@ def _document(base_url: str) -> dict[str, Any]:
                 "the recipient consented. Recipients' taps are redirected by `GET /{code}` "
                 "and the tracked-link routes, and the clicks and opens they produce are read "
                 "back from `/v1/interactions`.\n\n"
-                "Every error is `application/problem+json` (RFC 9457). When the link store "
-                "does not answer, the routes that need it answer `503` with a `Retry-After` "
-                "header, and recover by themselves when the store is back."
+                "Every error is `application/problem+json` (RFC 9457); on the routes people "
+                "reach from a message (`/`, taps, tracked links, the pixel), a client that "
+                "prefers `text/html`, as browsers do, gets a short HTML page instead. When the "
+                "link store does not answer, the routes that need it answer `503` with a "
+                "`Retry-After` header, and recover by themselves when the store is back."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -299,6 +301,7 @@ def _paths(base_url: str) -> dict[str, Any]:
             "head": _tracked(head=True),
         },
         "/api/orgs/{org_hash}/o/{link_id}": {"get": _pixel(head=False), "head": _pixel(head=True)},
+        "/": {"get": _home()},
         "/healthz": {"get": _healthz()},
         "/readyz": {"get": _readyz()},
         "/metrics": {"get": _metrics()},
@@ -818,6 +821,26 @@ def _openapi() -> dict[str, Any]:
 # Redirects: fetched by recipients' phones, mail apps and link-preview bots, without a key.
 
 
+def _home() -> dict[str, Any]:
+    return _operation(
+        "getHome",
+        "redirects",
+        "The bare address",
+        "What someone who opens the service's address without a code sees: this service only "
+        "forwards short links.",
+        {
+            "404": _public(
+                _problem(
+                    404,
+                    "There is nothing here but short links.",
+                    "this service only forwards short links; open the complete link from the "
+                    "message",
+                )
+            )
+        },
+    )
+
+
 def _path_parameter(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": name,
@@ -843,12 +866,16 @@ def _redirect(description: str) -> dict[str, Any]:
     }
 
 
-def _page(description: str, *, body: bool) -> dict[str, Any]:
-    if not body:
-        return {"description": description}
+def _public(response: dict[str, Any]) -> dict[str, Any]:
+    """An error of a route people reach from a message: its problem, or for a client that
+    asks for `text/html` (as browsers do) a short page."""
+    if "content" not in response:
+        return response
     return {
-        "description": description + " The body is a short HTML page for people.",
-        "content": {HTML: {"schema": {"type": "string"}}},
+        **response,
+        "description": response["description"] + " A client that prefers `text/html` (a "
+        "browser) gets a short HTML page for people instead of the problem.",
+        "content": {**response["content"], HTML: {"schema": {"type": "string"}}},
     }
 
 
@@ -866,7 +893,7 @@ def _variant(
 
 
 def _unavailable(head: bool) -> dict[str, Any]:
-    return _store_unavailable(body=False) if head else _shared("StoreUnavailable")
+    return _public(_store_unavailable(body=not head))
 
 
 def _tap(*, head: bool) -> dict[str, Any]:
@@ -885,20 +912,32 @@ def _tap(*, head: bool) -> dict[str, Any]:
         description,
         {
             "302": _redirect("The code is live: go to the original link."),
-            "404": _page(
-                "The code was never issued; no redirect.",
-                body=not head,
+            "404": _public(
+                _problem(
+                    404,
+                    "The path starts with no code this service issued; no redirect.",
+                    "no short link was issued under this code",
+                    body=not head,
+                )
             ),
-            "410": _page(
-                "The code's lifetime has passed; no redirect.",
-                body=not head,
+            "410": _public(
+                _problem(
+                    410,
+                    "The code's lifetime has passed; no redirect.",
+                    "this short link has expired",
+                    body=not head,
+                )
             ),
             "429": _too_many_misses(head),
             "503": _unavailable(head),
         },
         parameters=[
             _path_parameter(
-                "code", "The short code, 6 to 12 letters and digits.", {"type": "string"}
+                "code",
+                "The short code, 6 to 12 letters and digits. Phones take what follows a link "
+                "up to the next space into it, so a path that starts with a code and goes on "
+                "(`CODE.`, `CODE)`, `CODE/…`) is that code.",
+                {"type": "string"},
             )
         ],
     )
@@ -914,7 +953,7 @@ def _too_many_misses(head: bool) -> dict[str, Any]:
         body=not head,
     )
     response["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}
-    return response
+    return _public(response)
 
 
 def _tracked(*, head: bool) -> dict[str, Any]:
@@ -925,7 +964,12 @@ def _tracked(*, head: bool) -> dict[str, Any]:
         "A tracked link as issued in `tracking_url`. `digest` signs the org, the link id and "
         "`targetUrl` with the signing key of `secretVersion`, so it only ever redirects where "
         "the org asked. A `click` is recorded while the link is inside its tracking window; "
-        "after it, the redirect still works and records nothing.",
+        "after it, the redirect still works and records nothing.\n\n"
+        "Mail and SMS clients cut long links short. When `digest`, `secretVersion` or "
+        "`targetUrl` is missing or empty, the link redirects to the target stored for "
+        "`link_id`, never to the query's, and records the click as usual; what is left of "
+        "the query must agree with that record. With no record of the org kept for "
+        "`link_id`, it answers `400`.",
     )
     return _operation(
         operation_id,
@@ -933,13 +977,19 @@ def _tracked(*, head: bool) -> dict[str, Any]:
         summary,
         description,
         {
-            "302": _redirect("The signature checks out: go to `targetUrl`."),
-            "400": _problem(
-                400,
-                "A parameter is missing, or the digest, the key version or `targetUrl` does not "
-                "check out. There is never a redirect to an unsigned target.",
-                "this tracked link is not valid: the link's digest does not match its target",
-                body=not head,
+            "302": _redirect(
+                "The signature checks out: go to `targetUrl`; or the query was cut short: go "
+                "to the target stored for the link."
+            ),
+            "400": _public(
+                _problem(
+                    400,
+                    "The digest, the key version or `targetUrl` does not check out, or the "
+                    "query was cut short and no record of the link is kept. There is never a "
+                    "redirect to an unsigned target.",
+                    "this tracked link is not valid: the link's digest does not match its target",
+                    body=not head,
+                )
             ),
             "503": _unavailable(head),
         },
@@ -949,7 +999,7 @@ def _tracked(*, head: bool) -> dict[str, Any]:
             {
                 "name": "targetUrl",
                 "in": "query",
-                "required": True,
+                "required": False,
                 "description": "Where to redirect, as the org submitted it.",
                 "schema": {"type": "string", "minLength": 1},
                 "example": _TARGET,
@@ -957,7 +1007,7 @@ def _tracked(*, head: bool) -> dict[str, Any]:
             {
                 "name": "digest",
                 "in": "query",
-                "required": True,
+                "required": False,
                 "description": "The signature of org, link id and target.",
                 "schema": {"type": "string", "minLength": 1},
                 "example": _DIGEST,
@@ -965,7 +1015,7 @@ def _tracked(*, head: bool) -> dict[str, Any]:
             {
                 "name": "secretVersion",
                 "in": "query",
-                "required": True,
+                "required": False,
                 "description": "The version of the signing key that made `digest`.",
                 "schema": {"type": "integer", "minimum": 0, "maximum": 999_999_999},
                 "example": 1,

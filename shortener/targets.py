@@ -19,6 +19,8 @@ import unicodedata
 
 import idna
 
+from shortener.parsing import whole_number
+
 __all__ = ["MAX_TARGET_LENGTH", "InvalidTarget", "redirect_target"]
 
 MAX_TARGET_LENGTH = 4096
@@ -256,7 +258,8 @@ def _normalise_port(port: str) -> str:
     """Return the port to keep; an empty port is dropped, as browsers do."""
     if not port:
         return ""
-    if len(port) > 5 or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+    number = whole_number(port, max_digits=5)
+    if number is None or not 0 < number < 65536:
         raise InvalidTarget("the port must be a number from 1 to 65535")
     return port
 

@@ -146,6 +146,21 @@ def test_arbitrary_text_never_decodes_or_crashes(text: str) -> None:
     assert codec.decode(text) is None
 
 
+@given(st.integers(min_value=1, max_value=MAX_SERIAL), st.text(max_size=20))
+def test_a_code_is_found_at_the_start_of_what_follows_it(serial: int, rest: str) -> None:
+    code = codec.encode(serial)
+    found = codec.decode_leading(code + rest)
+    assert found is not None
+    # What follows may itself complete a longer code; then that one is meant.
+    assert found == (code, serial) or (found[0].startswith(code) and len(found[0]) > len(code))
+    assert codec.decode_leading(code) == (code, serial)
+
+
+@given(st.text(max_size=30))
+def test_arbitrary_text_starts_with_no_code(text: str) -> None:
+    assert codec.decode_leading(text) is None
+
+
 def test_tag_bits_look_uniform() -> None:
     # A biased tag would make guessing cheaper than 2**-35; check each bit's frequency.
     counts = [0] * TAG_BITS
@@ -188,7 +203,8 @@ async def test_forged_and_mutated_codes_are_refused_without_a_redis_lookup(
     await redis.config_resetstat()
     tries = [code[:i] + c + code[i + 1 :] for i in range(len(code)) for c in "aZ9" if c != code[i]]
     tries += ["".join(random.choices(string.ascii_letters, k=len(code))) for _ in range(50)]
-    tries += [code + "x", code[:-1], "0" + code[1:], "%00", "a" * 300, "ab.cd", "..%2f"]
+    # `code + "x"` is no forgery: a path that starts with a code resolves it.
+    tries += [code[:-1], "0" + code[1:], "%00", "a" * 300, "ab.cd", "..%2f"]
     for forged in tries:
         response = await client.get(f"/{forged}")
         assert response.status_code == 404, forged

@@ -3,7 +3,8 @@
 Every operation of `/openapi.json` gets generated requests, valid ones and (where the document
 constrains something) invalid ones, within a fixed budget and from a fixed seed. Whatever comes
 back must be documented: no 5xx, a documented status code, content type, headers and body, and a
-4xx as problem+json, except the HTML pages recipients see for unknown and expired short codes.
+4xx as problem+json, except the HTML pages that the routes people reach from a message answer
+browsers with.
 """
 
 from __future__ import annotations
@@ -51,8 +52,14 @@ from tests.redis_servers import RedisServer
 # a failure on CI a failure on every machine.
 MAX_EXAMPLES = 40
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-# Only the recipient's tap answers people with HTML rather than problem+json.
-HTML_PAGES = {("GET", "/{code}"): {404, 410}, ("HEAD", "/{code}"): {404, 410}}
+# The routes people reach from a message answer browsers' errors with HTML pages.
+PUBLIC_PATHS = {
+    "/",
+    "/{code}",
+    "/api/orgs/{org_hash}/r/{link_id}",
+    "/api/orgs/{org_hash}/o/{link_id}",
+}
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Redis stream IDs are two unsigned 64-bit numbers, and the documented cursor allows 20 digits
 # each: cursors Redis would refuse must still be a clear 400, never a 500.
 MAX_STREAM_ID_PART = 2**64 - 1
@@ -199,13 +206,14 @@ def _issued(api: Api, operation_id: str) -> dict[str, Any] | None:
 def problem_details_for_client_errors(
     ctx: CheckContext, response: Response, case: Case[Any]
 ) -> bool | None:
-    """Every 4xx is RFC 9457 problem+json, except the tap's pages for people."""
+    """Every 4xx is RFC 9457 problem+json, except the pages public routes show browsers."""
     status = response.status_code
     if not 400 <= status < 500:
         return None
     content_type = response.headers.get("content-type", [""])[0]
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if status in HTML_PAGES.get((case.method.upper(), case.path), set()):
+    from_browser = response.request.headers.get("accept") == BROWSER_ACCEPT
+    if case.path in PUBLIC_PATHS and from_browser:
         assert media_type == "text/html", f"{status} should be an HTML page, got {content_type!r}"
         return None
     assert media_type == PROBLEM_JSON, f"{status} should be {PROBLEM_JSON}, got {content_type!r}"
@@ -262,9 +270,10 @@ def test_operation_answers_as_documented(api: Api, operation_id: str, mode: Gene
             HealthCheck.large_base_example,
         ],
     )
-    @given(case=strategy)
-    def answers_as_documented(case: Case[Any]) -> None:
-        case.call_and_validate(session=api.session, headers=service.AUTH, checks=CHECKS, timeout=10)
+    @given(case=strategy, browser=st.booleans())
+    def answers_as_documented(case: Case[Any], browser: bool) -> None:
+        headers = {**service.AUTH, **({"accept": BROWSER_ACCEPT} if browser else {})}
+        case.call_and_validate(session=api.session, headers=headers, checks=CHECKS, timeout=10)
 
     answers_as_documented()
 

@@ -77,7 +77,7 @@ async def test_the_same_url_twice_in_a_message_shares_one_code(client: httpx.Asy
 
 
 async def test_unknown_code_is_404_with_a_page(client: httpx.AsyncClient) -> None:
-    response = await client.get("/AbCdEf12")
+    response = await client.get("/AbCdEf12", headers={"accept": "text/html,*/*;q=0.8"})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
     assert "does not exist" in response.text
