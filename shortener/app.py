@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -365,6 +365,18 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     )
 
 
+# nginx's status for a request its client abandoned: there is no one left to answer, and it
+# tells the access log and the metrics what became of the request.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _on_client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before its body was complete: nothing was stored,
+    # and nothing is wrong with the service.
+    log.debug("client left before its request body was complete: %s", request.url.path)
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem_response(500, "an unexpected error occurred; it has been logged")
@@ -435,6 +447,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             MessageConflict: _on_domain_error,
             InvalidSignature: _on_domain_error,
             StoreUnavailable: _on_domain_error,
+            ClientDisconnect: _on_client_gone,
             Exception: _on_unexpected,
         },
     )

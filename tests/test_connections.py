@@ -37,7 +37,7 @@ def strict(
         tmp_path_factory.mktemp("strict"),
         header_timeout_seconds=str(DEADLINE),
         body_timeout_seconds=str(DEADLINE),
-        keep_alive_timeout_seconds=str(DEADLINE),
+        keep_alive_timeout_seconds=str(int(DEADLINE)),
     )
     with service.running_service(env, workers=2) as running:
         yield running
@@ -65,24 +65,24 @@ def shorten_head(length: int) -> bytes:
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    """One response with a Content-Length body: its status, headers and body."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"the connection closed before a whole response: {data!r}"
-        data += chunk
-    head_bytes, _, body = data.partition(b"\r\n\r\n")
-    status_line, *field_lines = head_bytes.decode("latin-1").split("\r\n")
+    """One response with a Content-Length body: its status, headers and body. Reads no byte
+    beyond it, so that the next response stays for the next call."""
+    head_bytes = b""
+    while not head_bytes.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        assert byte, f"the connection closed before a whole response: {head_bytes!r}"
+        head_bytes += byte
+    status_line, *field_lines = head_bytes[:-4].decode("latin-1").split("\r\n")
     fields = {}
     for line in field_lines:
         name, _, value = line.partition(":")
         fields[name.strip().lower()] = value.strip()
     length = int(fields["content-length"])
+    body = b""
     while len(body) < length:
-        chunk = sock.recv(65536)
+        chunk = sock.recv(length - len(body))
         assert chunk, "the connection closed within a response body"
         body += chunk
-    assert len(body) == length, "more than one response arrived"
     return int(status_line.split(" ")[1]), fields, body
 
 
@@ -177,6 +177,16 @@ def test_a_request_line_trickled_past_the_deadline_is_cut_off(strict: service.Se
     assert answer.startswith(b"HTTP/1.1 408 "), answer
 
 
+def test_blank_lines_trickled_between_requests_are_cut_off(strict: service.Service) -> None:
+    # The parser skips blank lines before a request line without starting a request.
+    with connect(strict) as sock:
+        sock.sendall(head("GET", "/healthz"))
+        assert read_response(sock)[0] == 200
+        elapsed = trickle(sock, b"\r\n")
+        assert read_until_closed(sock) == b""
+    assert_cut_off_in_time(elapsed)
+
+
 def test_a_body_trickled_past_the_deadline_gets_408(strict: service.Service) -> None:
     with connect(strict) as sock:
         sock.sendall(shorten_head(1000) + b'{"body": "')
@@ -252,7 +262,9 @@ def test_a_client_leaving_within_its_body_is_no_error(strict: service.Service) -
         time.sleep(0.1)
     assert httpx.get(f"{strict.base_url}/healthz", timeout=SOCKET_SECONDS).status_code == 200
     lines = strict.logs()[logged_before:].splitlines()
-    assert any('"route": "/v1/messages/shorten"' in line and '"status": 499' in line for line in lines)
+    assert any(
+        '"route": "/v1/messages/shorten"' in line and '"status": 499' in line for line in lines
+    )
     for line in lines:
         assert "Traceback" not in line, line
         assert json.loads(line)["level"] not in ("error", "critical"), line
