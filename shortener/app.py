@@ -372,8 +372,8 @@ CLIENT_CLOSED_REQUEST = 499
 
 async def _on_client_gone(request: Request, exc: Exception) -> Response:
     # The client closed the connection before its body was complete: nothing was stored,
-    # and nothing is wrong with the service.
-    log.debug("client left before its request body was complete: %s", request.url.path)
+    # and nothing is wrong with the service. (No path: logs name routes, never raw paths.)
+    log.debug("client left before its request body was complete")
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
