@@ -15,7 +15,7 @@ from urllib.parse import quote, unquote_to_bytes
 from pydantic import BaseModel, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -556,6 +556,18 @@ def _on_raw_path(route: BaseRoute) -> BaseRoute:
     )
 
 
+# nginx's status for a request its client abandoned: there is no one left to answer, and it
+# tells the access log and the metrics what became of the request.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _on_client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection before its body was complete: nothing was stored,
+    # and nothing is wrong with the service. (No path: logs name routes, never raw paths.)
+    log.debug("client left before its request body was complete")
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
+
+
 class ShortenerApp(Starlette):
     """Starlette, with taps sent straight to their endpoint, and every route matched as a
     `SegmentRoute`.
@@ -639,6 +651,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             MessageConflict: _on_domain_error,
             InvalidSignature: _on_domain_error,
             StoreUnavailable: _on_domain_error,
+            ClientDisconnect: _on_client_gone,
         },
     )
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.

@@ -43,6 +43,8 @@ _EXPIRING_DEFAULT_SECONDS = 7 * 86_400
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from shortener.server import BoundedHttpProtocol
+
     # Library warnings go through logging, so that the log stays JSON lines.
     logging.captureWarnings(True)
     # uvicorn shuts down gracefully on SIGTERM, then raises it again to exit by it; by then
@@ -68,7 +70,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
+            http=BoundedHttpProtocol,
+            timeout_keep_alive=settings.keep_alive_timeout_seconds,
+            # uvicorn counts the connection being refused among those served: one more
+            # than max_connections lets exactly max_connections be served.
+            limit_concurrency=settings.max_connections + 1,
             proxy_headers=True,
             server_header=False,
             access_log=False,

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     interaction_retention_seconds: int = Field(default=2_592_000, ge=60)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=3600)
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     miss_limit_per_minute: int = Field(default=120, ge=0)
     schemeless_scheme: str = "https"
     http_only_hosts: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
