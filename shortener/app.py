@@ -224,7 +224,7 @@ class TapEndpoint:
         runtime: Runtime = scope["app"].state.runtime
         shortener = await runtime.shortener()
         path = scope["path"][1:]
-        client = scope["client"][0] if scope.get("client") else ""
+        client = runtime.clients.of(scope)
         if runtime.throttle.blocked(client) and not shortener.issued(path):
             raise HTTPProblem(
                 429,

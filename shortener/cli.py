@@ -69,7 +69,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             workers=args.workers,
             loop="uvloop",
             http="httptools",
-            proxy_headers=True,
+            # uvicorn believes X-Forwarded-For from loopback by default; the app decides
+            # itself whom to believe (trusted_proxies, see `clients.ClientAddresses`).
+            proxy_headers=False,
             server_header=False,
             access_log=False,
             log_config=log_config(),

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shortener.clients import ClientAddresses
 from shortener.config import SettingsError, load_settings
 from tests import service
 from tests.redis_servers import RedisServer
@@ -118,3 +119,47 @@ def test_trusted_proxies_are_addresses_and_networks(monkeypatch: pytest.MonkeyPa
     assert [str(network) for network in trusted] == ["10.0.0.0/8", "192.0.2.1/32", "fd00::/8"]
     monkeypatch.delenv("SHORTENER_TRUSTED_PROXIES")
     assert load_settings().trusted_proxies == ()
+
+
+PROXIES = "10.0.0.0/8,2001:db8:1::/48,192.0.2.1"
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        # The peer is no trusted proxy: its header counts for nothing.
+        ("198.51.100.1", ["203.0.113.5"], "198.51.100.1"),
+        # One proxy; what the client wrote left of the proxy's entry is ignored.
+        ("10.1.2.3", ["203.0.113.5"], "203.0.113.5"),
+        ("10.1.2.3", ["127.0.0.1, 10.9.9.9, 203.0.113.5"], "203.0.113.5"),
+        # Two proxies in a row, entries spread over two header lines.
+        ("10.1.2.3", ["203.0.113.99, 203.0.113.5", "192.0.2.1"], "203.0.113.5"),
+        ("2001:db8:1::7", ["2001:db8:2::5, 2001:db8:1::8"], "2001:db8:2::5"),
+        # Ports, brackets and IPv4 mapped into IPv6, as proxies write them.
+        ("10.1.2.3", ["203.0.113.5:5123"], "203.0.113.5"),
+        ("10.1.2.3", ["[2001:db8:2::5]:443"], "2001:db8:2::5"),
+        ("::ffff:10.1.2.3", ["::ffff:203.0.113.5"], "203.0.113.5"),
+        # No header, an empty one, or only proxies: the request began at the left-most one.
+        ("10.1.2.3", [], "10.1.2.3"),
+        ("10.1.2.3", [""], "10.1.2.3"),
+        ("10.1.2.3", ["10.4.4.4, 192.0.2.1"], "10.4.4.4"),
+        # Garbage stops the walk at the last address a trusted proxy named.
+        ("10.1.2.3", ["203.0.113.5, unknown"], "10.1.2.3"),
+        ("10.1.2.3", ["unknown, 10.4.4.4"], "10.4.4.4"),
+    ],
+)
+def test_the_client_is_the_right_most_address_that_is_no_trusted_proxy(
+    peer: str, forwarded: list[str], client: str
+) -> None:
+    trusted = load_settings(trusted_proxies=PROXIES).trusted_proxies
+    scope = {
+        "client": (peer, 4321),
+        "headers": [(b"x-forwarded-for", value.encode()) for value in forwarded],
+    }
+    assert ClientAddresses(trusted).of(scope) == client
+
+
+def test_without_trusted_proxies_the_client_is_the_peer() -> None:
+    scope = {"client": ("127.0.0.1", 4321), "headers": [(b"x-forwarded-for", b"203.0.113.5")]}
+    assert ClientAddresses(()).of(scope) == "127.0.0.1"
+    assert ClientAddresses(()).of({"client": None, "headers": []}) == ""
