@@ -513,9 +513,15 @@ class Shortener:
         return link.target
 
     async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
-        """The open-tracking pixel was fetched."""
-        link = await self._live(link_id, "o", visitor)
-        if link is not None and self.signer.org_hash(link.org) == org_hash:
+        """The open-tracking pixel was fetched. Only an HTML message's pixel records an open:
+        the pixel route names any issued id, and a short code or tracked link fetched there
+        was not opened by anyone (the store counts taps of pixels only, too)."""
+        link = await self._live(link_id, LinkKind.PIXEL.value, visitor)
+        if (
+            link is not None
+            and link.kind is LinkKind.PIXEL
+            and self.signer.org_hash(link.org) == org_hash
+        ):
             await self.recorder.record(link, type_="open", link_id=link_id, visitor=visitor)
 
 
