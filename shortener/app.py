@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shortener.auth import holds_key
 from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
@@ -438,6 +439,13 @@ async def openapi(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    key = _runtime(request).settings.metrics_key
+    if key is not None and not holds_key(request.headers.get("authorization"), key):
+        raise HTTPProblem(
+            401,
+            "send the metrics key as 'Authorization: Bearer KEY'",
+            headers={"www-authenticate": "Bearer"},
+        )
     return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
 
 
