@@ -513,9 +513,9 @@ class Shortener:
         return link.target
 
     async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
-        """The open-tracking pixel was fetched. Only an HTML message's pixel records an open:
-        the pixel route names any issued id, and a short code or tracked link fetched there
-        was not opened by anyone (the store counts taps of pixels only, too)."""
+        """The open-tracking pixel was fetched. The route names any id the service issued,
+        but only an HTML message's pixel records an open (and is counted): a short code or
+        tracked link fetched as a pixel says nothing of anyone opening a message."""
         link = await self._live(link_id, LinkKind.PIXEL.value, visitor)
         if (
             link is not None

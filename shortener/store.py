@@ -186,11 +186,13 @@ def failure_summary(error: BaseException) -> str:
     `Command # 1 (EVALSHA …) of pipeline caused error: …`."""
     summary = type(error).__name__
     cause: BaseException | None = error
-    seen = 0
-    while cause is not None and seen < 8:
+    # A few links down the chain at most: the socket's error is near, and a chain may loop.
+    for _ in range(8):
+        if cause is None:
+            break
         if isinstance(cause, OSError) and isinstance(cause.errno, int):
             return f"{summary}: {os.strerror(cause.errno)}"
-        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+        cause = cause.__cause__ or cause.__context__
     return summary
 
 
