@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shortener.auth import holds_key
 from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
@@ -224,7 +225,7 @@ class TapEndpoint:
         runtime: Runtime = scope["app"].state.runtime
         shortener = await runtime.shortener()
         path = scope["path"][1:]
-        client = scope["client"][0] if scope.get("client") else ""
+        client = runtime.clients.of(scope)
         if runtime.throttle.blocked(client) and not shortener.issued(path):
             raise HTTPProblem(
                 429,
@@ -438,6 +439,13 @@ async def openapi(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    key = _runtime(request).settings.metrics_key
+    if key is not None and not holds_key(request.headers.get("authorization"), key):
+        raise HTTPProblem(
+            401,
+            "send the metrics key as 'Authorization: Bearer KEY'",
+            headers={"www-authenticate": "Bearer"},
+        )
     return Response(exposition(), media_type=METRICS_CONTENT_TYPE)
 
 

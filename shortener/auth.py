@@ -17,15 +17,31 @@ class ApiKeys:
         self._by_digest = {_digest(key): (key.encode(), org) for key, org in keys.items()}
 
     def org_for(self, authorization: str | None) -> str | None:
-        if not authorization:
+        key = bearer_key(authorization)
+        if key is None:
             return None
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not key:
-            return None
-        entry = self._by_digest.get(_digest(key.strip()))
-        if entry is None or not hmac.compare_digest(entry[0], key.strip().encode()):
+        entry = self._by_digest.get(_digest(key))
+        if entry is None or not hmac.compare_digest(entry[0], key.encode()):
             return None
         return entry[1]
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an `Authorization: Bearer KEY` header; None for any other header."""
+    if not authorization:
+        return None
+    scheme, _, key = authorization.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return None
+    return key
+
+
+def holds_key(authorization: str | None, key: str) -> bool:
+    """Whether the header is `Authorization: Bearer` this key. Digests of equal length are
+    compared, in constant time, so timing tells neither the key's length nor its content."""
+    sent = bearer_key(authorization)
+    return sent is not None and hmac.compare_digest(_digest(sent), _digest(key))
 
 
 def _digest(key: str) -> bytes:

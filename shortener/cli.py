@@ -75,7 +75,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             # uvicorn counts the connection being refused among those served: one more
             # than max_connections lets exactly max_connections be served.
             limit_concurrency=settings.max_connections + 1,
-            proxy_headers=True,
+            # uvicorn believes X-Forwarded-For from loopback by default; the app decides
+            # itself whom to believe (trusted_proxies, see `clients.ClientAddresses`).
+            proxy_headers=False,
             server_header=False,
             access_log=False,
             log_config=log_config(),

@@ -31,6 +31,7 @@ DEFAULT_PORT = 8000
 _ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _API_KEY = re.compile(r"^[\x21-\x7e]{16,256}$")
 MAX_SIGNING_KEY_VERSION = 1_000_000
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(Exception):
@@ -48,6 +49,15 @@ def _pairs(raw: str, setting: str) -> list[tuple[str, str]]:
             raise ValueError(f"{setting}: expected comma-separated NAME:VALUE pairs, got {item!r}")
         pairs.append((left, right))
     return pairs
+
+
+def _network(text: str) -> IPNetwork:
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError as error:
+        raise ValueError(
+            f"{text!r} is not an IP address or network like 10.0.0.0/8 ({error})"
+        ) from None
 
 
 def _checked_base_url(value: str) -> str:
@@ -96,6 +106,8 @@ class Settings(BaseSettings):
     miss_limit_per_minute: int = Field(default=120, ge=0)
     schemeless_scheme: str = "https"
     http_only_hosts: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    metrics_key: str | None = None
 
     @field_validator("redis_url")
     @classmethod
@@ -161,6 +173,23 @@ class Settings(BaseSettings):
     def _hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(_network(item.strip()) for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("metrics_key")
+    @classmethod
+    def _metrics_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not _API_KEY.match(value):
+            # The value is left out of the message: it is a secret.
+            raise ValueError("the metrics key must be 16 to 256 printable ASCII characters")
         return value
 
     @property

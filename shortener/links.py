@@ -513,9 +513,15 @@ class Shortener:
         return link.target
 
     async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
-        """The open-tracking pixel was fetched."""
-        link = await self._live(link_id, "o", visitor)
-        if link is not None and self.signer.org_hash(link.org) == org_hash:
+        """The open-tracking pixel was fetched. The route names any id the service issued,
+        but only an HTML message's pixel records an open (and is counted): a short code or
+        tracked link fetched as a pixel says nothing of anyone opening a message."""
+        link = await self._live(link_id, LinkKind.PIXEL.value, visitor)
+        if (
+            link is not None
+            and link.kind is LinkKind.PIXEL
+            and self.signer.org_hash(link.org) == org_hash
+        ):
             await self.recorder.record(link, type_="open", link_id=link_id, visitor=visitor)
 
 

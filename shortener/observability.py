@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -50,9 +51,42 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = traceback_without_messages(record.exc_info[1])
         return json.dumps(entry, ensure_ascii=False)
+
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def traceback_without_messages(error: BaseException) -> str:
+    """A traceback as Python prints it, chained exceptions included, with each exception's
+    type and every frame, but not its message: messages quote data (pydantic quotes its
+    input, redis-py the failed command, a KeyError its key), and data holds contact ids,
+    target URLs and keys. The request id on the line leads to the request."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None:
+        seen.add(id(current))
+        kind = type(current)
+        name = kind.__qualname__
+        if kind.__module__ != "builtins":
+            name = f"{kind.__module__}.{name}"
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        header = "Traceback (most recent call last):\n" if frames else ""
+        parts.append(f"{header}{frames}{name} (message not logged)\n")
+        if current.__cause__ is not None:
+            current, link = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            current, link = current.__context__, _CONTEXT
+        else:
+            break
+        if id(current) in seen:
+            break
+        parts.append(link)
+    return "".join(reversed(parts)).rstrip("\n")
 
 
 def log_config(level: str = "INFO") -> dict[str, Any]:

@@ -793,14 +793,26 @@ def _metrics() -> dict[str, Any]:
         "ops",
         "Prometheus metrics",
         "Counters and timings of the process in the Prometheus text exposition format, for "
-        "scraping.",
+        "scraping. Public, unless `SHORTENER_METRICS_KEY` is set: then only a request with "
+        "`Authorization: Bearer` that key gets them (org API keys do not).",
         {
             "200": {
                 "description": "The metrics, in the Prometheus text format.",
                 "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
+            },
+            "401": _metrics_key_needed(),
         },
     )
+
+
+def _metrics_key_needed() -> dict[str, Any]:
+    response = _problem(
+        401,
+        "`SHORTENER_METRICS_KEY` is set, and the request does not carry it.",
+        "send the metrics key as 'Authorization: Bearer KEY'",
+    )
+    response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}}
+    return response
 
 
 def _openapi() -> dict[str, Any]:

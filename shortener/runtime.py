@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from shortener import embedded
 from shortener.auth import ApiKeys
+from shortener.clients import ClientAddresses
 from shortener.codes import CodeCodec
 from shortener.config import Settings
 from shortener.interactions import ClickRecorder
@@ -36,6 +37,7 @@ class Runtime:
         self.store = store
         self.api_keys = ApiKeys(settings.api_keys)
         self.throttle = MissThrottle(settings.miss_limit_per_minute)
+        self.clients = ClientAddresses(settings.trusted_proxies)
         self._shortener: Shortener | None = None
         self._lock = asyncio.Lock()
 

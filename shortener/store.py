@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import os
 import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -173,7 +174,26 @@ def _unavailable(error: BaseException) -> bool:
 
 def _unavailable_error(error: BaseException) -> StoreUnavailable:
     REDIS_ERRORS.inc()
-    return StoreUnavailable(str(error) or type(error).__name__)
+    return StoreUnavailable(failure_summary(error))
+
+
+def failure_summary(error: BaseException) -> str:
+    """What went wrong reaching the store, fit for a log line: the kind of error, and the
+    system's reason where a socket failed (`ConnectionError: Connection refused`).
+
+    Never the error's own text: redis-py writes the failed command into some of its messages,
+    keys and arguments included (contact ids, targets), e.g. a pipeline's errors as
+    `Command # 1 (EVALSHA …) of pipeline caused error: …`."""
+    summary = type(error).__name__
+    cause: BaseException | None = error
+    # A few links down the chain at most: the socket's error is near, and a chain may loop.
+    for _ in range(8):
+        if cause is None:
+            break
+        if isinstance(cause, OSError) and isinstance(cause.errno, int):
+            return f"{summary}: {os.strerror(cause.errno)}"
+        cause = cause.__cause__ or cause.__context__
+    return summary
 
 
 # An open pixel leads nowhere; its record says so in place of a target.

@@ -175,10 +175,13 @@ def test_inspect_attaches_to_a_running_services_embedded_store(tmp_path: Path) -
 
 
 def test_inspect_says_expired_and_exits_1(tmp_path: Path, external_env: dict[str, str]) -> None:
-    env = {**external_env, "SHORTENER_LINK_TTL_SECONDS": "1"}
+    # Expired, and still kept for ops (as long again as it lived): 3 s leaves the CLI time to
+    # start on a loaded machine.
+    env = {**external_env, "SHORTENER_LINK_TTL_SECONDS": "3"}
     with service.running_service(env) as running:
         code = running.shorten("https://shop.example.com/old")["links"][0]["code"]
-    time.sleep(1.1)
+        shortened = time.monotonic()
+    time.sleep(max(0.0, shortened + 3.1 - time.monotonic()))
     result = service.run_cli(env, "inspect", code)
     assert result.returncode == 1
     assert re.search(r"status\s+expired", result.stdout)
