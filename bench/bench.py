@@ -10,10 +10,16 @@ One run against one local `redis-server` (TCP on 127.0.0.1, no persistence):
 3. Redis memory per stored code and per interaction, on a flushed Redis;
 4. with `--workers-check`, the untracked taps again with two workers.
 
+Every run also checks its answers: each tap must be a 302 to its code's URL (wrk's script
+checks every answer against the requests in flight, and a sample of the paths is asked again
+one at a time), a sample of the shorten answers must hold the message's links, redirecting to
+their URLs, and the interactions stream must grow by one entry per tracked tap answered and
+not at all for untracked ones.
+
 It prints a markdown report, writes it to `bench/results.md` and compares the figures with
 the service's goals (`goals`). Missing a goal is a result, not a failure: the exit status is
 non-zero only when something broke (a server did not start, wrk is missing, a run had
-errors).
+errors or wrong answers).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -53,7 +60,10 @@ from harness import (
     issue_codes,
     redis_server,
     tail,
+    wrong_redirects,
 )
+from reference_apps import FIXED_TARGET
+from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
 from shortener.embedded import server_binary
 
@@ -64,6 +74,7 @@ SHORTEN_SCRIPT = BENCH_DIR / "bench_shorten.lua"
 REFERENCE_APPS = BENCH_DIR / "reference_apps.py"
 
 ORG = "bench"
+STREAM = f"{{o:{ORG}}}:ix"
 CODES = 20_000
 SEED_BATCH = 1000
 URL_LENGTH = 60
@@ -74,6 +85,11 @@ BATCH_MESSAGES = 1000
 LINKS_PER_BATCH_MESSAGE = 2
 TAP_CLIENT_CONNECTIONS = 32
 BUFFER_RELEASE_SECONDS = 3.0
+# Paths of a tap run asked again one at a time, links of shorten answers followed, per run.
+REPLAY_SAMPLE = 50
+# Taps still being answered when wrk stops record their clicks a moment later.
+SETTLE_SECONDS = 10.0
+SETTLE_POLL_SECONDS = 0.25
 # wrk stops on time by itself; this only bounds a wrk that hangs.
 WRK_GRACE_SECONDS = 30.0
 MIB = 1024 * 1024
@@ -108,6 +124,17 @@ def target_url(n: int) -> str:
     return url
 
 
+def returns_url(n: int) -> str:
+    url = f"https://shop.example.com/returns/{n:07d}?utm_source=sms&cp=1"
+    assert len(url) == URL_LENGTH, url
+    return url
+
+
+# The single shorten call's message and the links the service must find in it.
+SHORTEN_LINKS = (target_url(4711), returns_url(4711))
+SHORTEN_MESSAGE = {"body": f"Order 4711 shipped: {SHORTEN_LINKS[0]} Returns: {SHORTEN_LINKS[1]}"}
+
+
 # Servers
 
 
@@ -139,6 +166,18 @@ class RunResult:
     errors: int
     unit: str = "req/s"
     note: str = ""
+    # What the client made of the answers (for wrk, its script: see bench_report.lua).
+    sent: int = 0
+    answered: int = 0
+    redirected: int = 0
+    wrong: int = 0
+    wrong_examples: list[str] = field(default_factory=list)
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent whose answers the client stopped waiting for at the end."""
+        return self.sent - self.answered
 
 
 def run_wrk(
@@ -167,11 +206,15 @@ def run_wrk(
     except subprocess.TimeoutExpired as error:
         raise BenchError(f"{name}: wrk did not finish within {error.timeout:.0f} s") from None
     figures: dict[str, float] = {}
+    lines: dict[str, list[str]] = {"wrong": [], "sample": []}
     for line in done.stdout.splitlines():
         parts = line.split()
         if len(parts) == 3 and parts[0] == "bench":
             figures[parts[1]] = float(parts[2])
-    if done.returncode != 0 or "requests" not in figures:
+        kind, _, text = line.partition(" ")
+        if kind in lines:
+            lines[kind].append(text)
+    if done.returncode != 0 or "requests" not in figures or "wrong" not in figures:
         raise BenchError(
             f"{name}: wrk failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr}"
         )
@@ -187,6 +230,12 @@ def run_wrk(
         figures["latency_p99_us"] / 1000,
         sum(by_kind.values()),
         note=note,
+        sent=int(figures["sent"]),
+        answered=int(figures["answered"]),
+        redirected=int(figures["redirected"]),
+        wrong=int(figures["wrong"]),
+        wrong_examples=lines["wrong"],
+        samples=lines["sample"],
     )
 
 
@@ -199,14 +248,63 @@ class Bench:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def load(self, name: str, script: Path, url: str, script_args: Sequence[str]) -> RunResult:
-        """A warm-up, then the measured wrk run; a run with errors is also a problem."""
+    def load(
+        self,
+        name: str,
+        script: Path,
+        url: str,
+        script_args: Sequence[str],
+        *,
+        stream: Stream | None = None,
+        replay: Sequence[tuple[str, str]] = (),
+    ) -> RunResult:
+        """A warm-up, then the measured wrk run; a run with errors or wrong answers is also a
+        problem. `stream` must grow by what the run's taps record; `replay` holds the (path,
+        Location) pairs of which a sample is asked again, one at a time, after the run."""
         print(f"running {name}", file=sys.stderr)
         warmup = min(WARMUP_SECONDS, self.seconds)
         args = (script, url, script_args)
         run_wrk(f"{name} (warm-up)", *args, warmup, self.connections, self.directory)
-        result = run_wrk(name, *args, self.seconds, self.connections, self.directory)
-        return self.record(result)
+        length = stream.settled_length() if stream else 0
+        result = self.record(run_wrk(name, *args, self.seconds, self.connections, self.directory))
+        print(f"  {result.answered:,} answers checked, {result.wrong:,} wrong", file=sys.stderr)
+        if stream:
+            self.check_stream(result, stream, stream.settled_length() - length)
+        if replay:
+            sample = random.sample(list(replay), min(REPLAY_SAMPLE, len(replay)))
+            base = url.rstrip("/")
+            self.check_redirects(name, [(base + path, location) for path, location in sample])
+        return result
+
+    def check_stream(self, result: RunResult, stream: Stream, grown: int) -> None:
+        print(
+            f"  {stream.key} grew by {grown:,} entries; {result.redirected:,} answers were 302s, "
+            f"{result.in_flight} requests in flight at the end",
+            file=sys.stderr,
+        )
+        if not stream.per_redirect:
+            if grown:
+                self.problems.append(
+                    f"{result.name}: {stream.key} grew by {grown:,} entries; these taps record "
+                    f"nothing"
+                )
+            return
+        # A tap still in flight when wrk stopped may or may not have been recorded.
+        if not result.redirected <= grown <= result.redirected + result.in_flight:
+            self.problems.append(
+                f"{result.name}: {stream.key} grew by {grown:,} entries for "
+                f"{result.redirected:,} taps answered 302 (and {result.in_flight} in flight "
+                f"when wrk stopped)"
+            )
+
+    def check_redirects(self, name: str, expected: Sequence[tuple[str, str]]) -> None:
+        """Each URL asked again must be a 302 to its Location."""
+        wrong = wrong_redirects(expected, PHONE)
+        if wrong:
+            self.problems.append(
+                f"{name}: {len(wrong)} of {len(expected)} URLs asked again were not a 302 to "
+                f"their Location, e.g. " + "; ".join(wrong[:3])
+            )
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
@@ -222,7 +320,34 @@ class Bench:
         self.results[result.name] = result
         if result.errors:
             self.problems.append(f"{result.name}: {result.errors} errors ({result.note})")
+        if result.wrong:
+            self.problems.append(
+                f"{result.name}: {result.wrong:,} of {result.answered:,} answers were wrong, "
+                f"e.g. " + "; ".join(result.wrong_examples[:3])
+            )
         return result
+
+
+@dataclass
+class Stream:
+    """A Redis stream that a run's taps grow by one entry each 302 (`per_redirect`), or leave
+    as it is."""
+
+    client: redis.Redis
+    key: str
+    per_redirect: bool
+
+    def settled_length(self) -> int:
+        """XLEN once it stops changing: taps still being answered when wrk quit land late."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        length = int(self.client.xlen(self.key))
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL_SECONDS)
+            again = int(self.client.xlen(self.key))
+            if again == length:
+                break
+            length = again
+        return length
 
 
 # The service's data
@@ -243,8 +368,20 @@ def seed(service: Service, count: int, tracked: bool, first: int) -> list[tuple[
     return [(code, target_url(n)) for n, code in zip(numbers, codes, strict=True)]
 
 
-def write_paths(path: Path, codes: Sequence[tuple[str, str]]) -> Path:
-    path.write_text("".join(f"/{code}\n" for code, _ in codes))
+def tap_answers(codes: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(path, Location) of each code's tap."""
+    return [(f"/{code}", url) for code, url in codes]
+
+
+def write_paths(path: Path, answers: Sequence[tuple[str, str]]) -> Path:
+    """The file of bench_taps.lua: the paths to tap and the Location each must answer."""
+    path.write_text("".join(f"{tap} {location}\n" for tap, location in answers))
+    return path
+
+
+def write_shorten_message(directory: Path) -> Path:
+    path = directory / "shorten.json"
+    path.write_text(json.dumps(SHORTEN_MESSAGE))
     return path
 
 
@@ -267,11 +404,20 @@ def service_statuses(service: Service) -> Counter[str]:
 
 
 def service_load(
-    bench: Bench, service: Service, name: str, script: Path, script_args: Sequence[str]
+    bench: Bench,
+    service: Service,
+    name: str,
+    script: Path,
+    script_args: Sequence[str],
+    *,
+    stream: Stream | None = None,
+    replay: Sequence[tuple[str, str]] = (),
 ) -> RunResult:
     """A wrk run on the service; when it had errors, what the service answered instead."""
     before = service_statuses(service)
-    result = bench.load(name, script, service.base_url + "/", script_args)
+    result = bench.load(
+        name, script, service.base_url + "/", script_args, stream=stream, replay=replay
+    )
     if result.errors:
         after = service_statuses(service)
         after.subtract(before)
@@ -308,18 +454,59 @@ def scan_service_logs(bench: Bench) -> None:
                 bench.problems.append(finding)
 
 
-def batch_body(client_number: int) -> bytes:
+def check_shortened(
+    bench: Bench, result: RunResult, wanted: Sequence[Sequence[tuple[str, ...]]]
+) -> None:
+    """Each answer the run kept must hold, for each message sent, the links `wanted` lists for
+    it (in the order of the answers), and a sample of their short links must redirect there."""
+    problems: list[str] = []
+    links: list[tuple[str, str]] = []
+    for text, messages in zip(result.samples, wanted, strict=True):
+        try:
+            answer = json.loads(text)
+            results = answer.get("results", [answer])
+            if len(results) != len(messages):
+                problems.append(f"{len(results)} results for {len(messages)} messages")
+                continue
+            for message_result, urls in zip(results, messages, strict=True):
+                found = [(link["short_url"], link["url"]) for link in message_result["links"]]
+                if [url for _, url in found] != list(urls) or not all(short for short, _ in found):
+                    problems.append(f"links {found}, not to {list(urls)}")
+                    break
+                links += found
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            problems.append(f"{type(error).__name__} {error} in {text[:300]}")
+    if not result.samples:
+        problems.append("no answer was kept to check")
+    if problems:
+        bench.problems.append(
+            f"{result.name}: {len(problems)} of {len(result.samples)} answers checked were "
+            f"wrong, e.g. " + "; ".join(problems[:3])
+        )
+    if links:
+        bench.check_redirects(result.name, random.sample(links, min(REPLAY_SAMPLE, len(links))))
+
+
+def batch_numbers(client_number: int) -> range:
     first = client_number * BATCH_MESSAGES
+    return range(first, first + BATCH_MESSAGES)
+
+
+def batch_links(n: int) -> tuple[str, str]:
+    return target_url(n), target_url(n + 5_000_000)
+
+
+def batch_body(client_number: int) -> bytes:
     messages = [
-        {"body": f"Order {n} shipped: {target_url(n)} Returns: {target_url(n + 5_000_000)}"}
-        for n in range(first, first + BATCH_MESSAGES)
+        {"body": "Order {} shipped: {} Returns: {}".format(n, *batch_links(n))}
+        for n in batch_numbers(client_number)
     ]
     return json.dumps({"messages": messages}).encode()
 
 
 async def shorten_batches(service: Service, seconds: int) -> RunResult:
     """Concurrent clients posting the same batch again and again; without a message_id every
-    post issues new codes."""
+    post issues new codes. Each client's last answer is kept, for `check_shortened`."""
     headers = {
         "Authorization": f"Bearer {service.api_key}",
         "Content-Type": "application/json",
@@ -328,6 +515,7 @@ async def shorten_batches(service: Service, seconds: int) -> RunResult:
     failures: Counter[str] = Counter()
     window: list[float] = []
     links = 0
+    kept: list[httpx.Response | None] = [None] * BATCH_CLIENTS
     # Every client has had its warm-up answer before any of them starts the clock.
     warmed_up = asyncio.Barrier(BATCH_CLIENTS)
 
@@ -344,6 +532,7 @@ async def shorten_batches(service: Service, seconds: int) -> RunResult:
             issued = sum(len(result["links"]) for result in first.json()["results"])
             if issued != BATCH_MESSAGES * LINKS_PER_BATCH_MESSAGE:
                 raise BenchError(f"batch shortening: {issued} links in a batch of {body[:80]!r}")
+            kept[number] = first
             await warmed_up.wait()
             started = time.monotonic()
             window.append(started)
@@ -353,6 +542,7 @@ async def shorten_batches(service: Service, seconds: int) -> RunResult:
                 latencies.append(time.monotonic() - sent)
                 if response.status_code == 200:
                     links += issued
+                    kept[number] = response
                 else:
                     failures[str(response.status_code)] += 1
             window.append(time.monotonic())
@@ -369,6 +559,9 @@ async def shorten_batches(service: Service, seconds: int) -> RunResult:
         sum(failures.values()),
         unit="links/s",
         note=", ".join(f"{n} x {status}" for status, n in failures.items()),
+        sent=len(latencies),
+        answered=len(latencies),
+        samples=[response.text if response else "" for response in kept],
     )
 
 
@@ -388,23 +581,25 @@ class Memory:
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length: *(\d+)", re.IGNORECASE)
+_LOCATION = re.compile(rb"\r\nlocation: *([^\r]*)", re.IGNORECASE)
 
 
-async def tap_each(base_url: str, paths: Sequence[str]) -> Counter[int]:
-    """GET every path exactly once over keep-alive connections; the statuses answered.
+async def tap_each(base_url: str, answers: Sequence[tuple[str, str]]) -> list[str]:
+    """GET every path of the (path, Location) pairs exactly once over keep-alive connections;
+    the answers that were not a 302 to the path's Location.
 
     A plain HTTP/1.1 exchange is enough for 302s, and several times faster than a full
     client, so tapping tens of thousands of codes takes seconds.
     """
     address = urlsplit(base_url)
     host, port = address.hostname or "127.0.0.1", address.port or 80
-    statuses: Counter[int] = Counter()
-    pending = iter(paths)
+    wrong: list[str] = []
+    pending = iter(answers)
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            for path in pending:
+            for path, wanted in pending:
                 writer.write(
                     f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
                     f"User-Agent: {PHONE}\r\n\r\n".encode()
@@ -414,15 +609,29 @@ async def tap_each(base_url: str, paths: Sequence[str]) -> Counter[int]:
                 if length is None:
                     raise BenchError(f"an answer without Content-Length: {head[:200]!r}")
                 await reader.readexactly(int(length.group(1)))
-                statuses[int(head.split(b" ", 2)[1])] += 1
+                status = int(head.split(b" ", 2)[1])
+                location = _LOCATION.search(head)
+                found = location.group(1).decode("latin-1") if location else None
+                if status != 302 or found != wanted:
+                    answer = f"{status} to {found}" if found else status
+                    wrong.append(f"{path}: {answer}, not 302 to {wanted}")
         finally:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async with asyncio.timeout(START_SECONDS + len(paths) / 100):
+    async with asyncio.timeout(START_SECONDS + len(answers) / 100):
         await asyncio.gather(*(connection() for _ in range(TAP_CLIENT_CONNECTIONS)))
-    return statuses
+    return wrong
+
+
+def tap_each_or_fail(what: str, base_url: str, codes: Sequence[tuple[str, str]]) -> None:
+    wrong = asyncio.run(tap_each(base_url, tap_answers(codes)))
+    if wrong:
+        raise BenchError(
+            f"tapping {what}: {len(wrong)} of {len(codes)} answers were wrong, e.g. "
+            + "; ".join(wrong[:3])
+        )
 
 
 def settled_used_memory(client: redis.Redis) -> int:
@@ -452,8 +661,7 @@ def measure_memory(client: redis.Redis, redis_url: str, directory: Path, memory:
         # stream and the index of expiring codes, and open the service's pool of connections
         # as wide as the measured taps will.
         warm = seed(fresh, SEED_BATCH, False, 900_000) + seed(fresh, SEED_BATCH, True, 910_000)
-        asyncio.run(tap_each(fresh.base_url, [f"/{code}" for code, _ in warm]))
-        stream = f"{{o:{ORG}}}:ix"
+        tap_each_or_fail("each code of the warm-up once", fresh.base_url, warm)
 
         before = settled_used_memory(client)
         seed(fresh, CODES, False, 1_000_000)
@@ -465,11 +673,9 @@ def measure_memory(client: redis.Redis, redis_url: str, directory: Path, memory:
         after = settled_used_memory(client)
         memory.tracked = (after - before) / CODES
 
-        before, length = after, int(client.xlen(stream))
-        statuses = asyncio.run(tap_each(fresh.base_url, [f"/{code}" for code, _ in tracked]))
-        if statuses != Counter({302: CODES}):
-            raise BenchError(f"tapping each tracked code once: statuses {dict(statuses)}")
-        recorded = int(client.xlen(stream)) - length
+        before, length = after, int(client.xlen(STREAM))
+        tap_each_or_fail("each tracked code once", fresh.base_url, tracked)
+        recorded = int(client.xlen(STREAM)) - length
         if recorded != CODES:
             raise BenchError(f"{CODES} tracked taps recorded {recorded} interactions")
         memory.interaction = (settled_used_memory(client) - before) / recorded
@@ -613,6 +819,10 @@ def report(
         "- one redis-server on 127.0.0.1 over TCP, persistence off (no RDB, no AOF); every app "
         "one uvicorn worker (uvloop, httptools, no access log) unless noted; wrk, Redis and the "
         "app share the machine's CPUs",
+        f"- answers checked: every tap a 302 to its code's URL (by wrk's script, against the taps "
+        f"in flight on its thread; {REPLAY_SAMPLE} paths a run asked again one at a time), the "
+        f"short links of a sample of shorten answers followed, and the interactions stream "
+        f"grown by one entry per tracked tap answered and by none for untracked taps",
         "",
         "| run | req/s | p50 | p99 | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -667,25 +877,60 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
     with redis_server(directory / "redis") as (client, redis_url):
         with running_service(redis_url, directory) as main_service:
             print(f"seeding {CODES:,} untracked and {CODES:,} tracked codes", file=sys.stderr)
-            untracked = seed(main_service, CODES, False, 0)
-            tracked = seed(main_service, CODES, True, CODES)
+            untracked_codes = seed(main_service, CODES, False, 0)
+            tracked_codes = seed(main_service, CODES, True, CODES)
+            untracked, tracked = tap_answers(untracked_codes), tap_answers(tracked_codes)
+            # The fixed reference app looks nothing up: every path gets the same Location.
+            fixed = [(path, FIXED_TARGET) for path, _ in untracked]
             untracked_paths = str(write_paths(directory / "untracked.txt", untracked))
             tracked_paths = str(write_paths(directory / "tracked.txt", tracked))
-            seed_reference_keys(client, untracked + tracked)
+            fixed_paths = str(write_paths(directory / "fixed.txt", fixed))
+            seed_reference_keys(client, untracked_codes + tracked_codes)
+            shorten_args = [main_service.api_key, str(write_shorten_message(directory))]
+            clicks, no_clicks = Stream(client, STREAM, True), Stream(client, STREAM, False)
 
             for app, name in REFERENCE_RUNS.items():
+                answers, paths = (
+                    (fixed, fixed_paths) if app == "fixed" else (untracked, untracked_paths)
+                )
+                recorded = Stream(client, REFERENCE_STREAM, app == "get-xadd")
                 with bench.step(name), reference_app(app, redis_url, directory) as server:
-                    bench.load(name, TAPS_SCRIPT, server.base_url + "/", [untracked_paths])
-            for name, script, script_args in (
-                (UNTRACKED, TAPS_SCRIPT, [untracked_paths]),
-                (TRACKED, TAPS_SCRIPT, [tracked_paths]),
-                (SHORTEN, SHORTEN_SCRIPT, [main_service.api_key]),
-            ):
-                with bench.step(name):
-                    service_load(bench, main_service, name, script, script_args)
+                    bench.load(
+                        name,
+                        TAPS_SCRIPT,
+                        server.base_url + "/",
+                        [paths],
+                        stream=recorded,
+                        replay=answers,
+                    )
+            with bench.step(UNTRACKED):
+                service_load(
+                    bench,
+                    main_service,
+                    UNTRACKED,
+                    TAPS_SCRIPT,
+                    [untracked_paths],
+                    stream=no_clicks,
+                    replay=untracked,
+                )
+            with bench.step(TRACKED):
+                service_load(
+                    bench,
+                    main_service,
+                    TRACKED,
+                    TAPS_SCRIPT,
+                    [tracked_paths],
+                    stream=clicks,
+                    replay=tracked,
+                )
+            with bench.step(SHORTEN):
+                result = service_load(bench, main_service, SHORTEN, SHORTEN_SCRIPT, shorten_args)
+                check_shortened(bench, result, [[SHORTEN_LINKS]] * len(result.samples))
             print(f"running {BATCH}", file=sys.stderr)
             with bench.step(BATCH):
-                bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
+                result = bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
+                wanted = [[batch_links(n) for n in batch_numbers(c)] for c in range(BATCH_CLIENTS)]
+                check_shortened(bench, result, wanted)
             memory.rss = vm_rss(main_service.process.pid)
 
         if args.workers_check:
@@ -693,7 +938,15 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                 bench.step(UNTRACKED_2W),
                 running_service(redis_url, directory, workers=2) as doubled,
             ):
-                service_load(bench, doubled, UNTRACKED_2W, TAPS_SCRIPT, [untracked_paths])
+                service_load(
+                    bench,
+                    doubled,
+                    UNTRACKED_2W,
+                    TAPS_SCRIPT,
+                    [untracked_paths],
+                    stream=no_clicks,
+                    replay=untracked,
+                )
         with bench.step("memory"):
             measure_memory(client, redis_url, directory, memory)
 

@@ -247,3 +247,17 @@ def issue_codes(
                     raise HarnessError(f"seeding: unexpected link {link}")
                 codes.append(link["code"])
     return codes
+
+
+def wrong_redirects(expected: Sequence[tuple[str, str]], user_agent: str) -> list[str]:
+    """GET each URL of the (URL, Location) pairs, one at a time; the answers that were not a
+    302 to its Location."""
+    wrong = []
+    with httpx.Client(headers={"User-Agent": user_agent}, timeout=10) as client:
+        for url, location in expected:
+            response = client.get(url)
+            found = response.headers.get("location")
+            if response.status_code != 302 or found != location:
+                answer = f"{response.status_code} to {found}" if found else response.status_code
+                wrong.append(f"{url}: {answer}, not 302 to {location}")
+    return wrong

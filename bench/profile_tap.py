@@ -41,7 +41,7 @@ def main() -> int:
             bench.running_service(redis_url, directory) as service,
         ):
             codes = bench.seed(service, 5000, args.tracked, 0)
-            paths = bench.write_paths(directory / "paths.txt", codes)
+            paths = bench.write_paths(directory / "paths.txt", bench.tap_answers(codes))
             raw = directory / "profile.txt"
             command = [py_spy, "record", "--pid", str(service.process.pid), "--format", "raw"]
             command += ["--output", str(raw), "--duration", str(args.seconds), "--rate", "200"]
@@ -52,7 +52,8 @@ def main() -> int:
             )
             script, script_args = bench.TAPS_SCRIPT, [str(paths)]
             if args.shorten:
-                script, script_args = bench.SHORTEN_SCRIPT, [service.api_key]
+                message = bench.write_shorten_message(directory)
+                script, script_args = bench.SHORTEN_SCRIPT, [service.api_key, str(message)]
             result = bench.run_wrk(
                 "load", script, service.base_url, script_args, args.seconds, 64, directory
             )

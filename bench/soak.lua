@@ -3,9 +3,13 @@
 --
 -- wrk -s bench/soak.lua URL -- CODES_FILE API_KEY RESULT_FILE SHORTEN_SHARE
 --
--- CODES_FILE has one seeded code a line, "t /CODE" (tracked) or "u /CODE" (untracked).
--- At the end the counters of every thread and wrk's own figures go to RESULT_FILE as
--- "name value" lines, which soak.py reads rather than parsing wrk's human output.
+-- CODES_FILE has one seeded code a line, "t /CODE LOCATION" (tracked) or "u /CODE LOCATION"
+-- (untracked), LOCATION being where its 302 must lead. At the end the counters of every
+-- thread and wrk's own figures go to RESULT_FILE as "name value" lines, and a few wrong
+-- answers as "wrong ANSWER" lines, which soak.py reads rather than parsing wrk's human output.
+--
+-- wrk does not say which request an answer belongs to, so each thread keeps the Locations of
+-- its taps in flight: a 302 is right when it names one of them, which it then takes off.
 
 -- Tracked seeds redirect to this host and untracked ones elsewhere, so a 302's Location
 -- tells which kind of tap was answered without relating responses to requests.
@@ -49,10 +53,17 @@ shortens_sent = 0
 tracked_ok = 0
 untracked_ok = 0
 shorten_ok = 0
+wrong_location = 0
+wrong_examples = {}
 unexpected = {}
+
+local MAX_EXAMPLES = 5
 
 local taps = {}
 local tracked = {}
+local locations = {}
+-- Location -> how many taps in flight expect it.
+local awaited = {}
 local shortens = {}
 local shorten_share = 0.1
 -- wrk calls request() once in the first thread to check that it builds valid HTTP, and
@@ -68,11 +79,12 @@ function init(args)
 
   local file = assert(io.open(codes_file, "r"))
   for line in file:lines() do
-    local kind, path = string.match(line, "^(%a) (%S+)$")
+    local kind, path, location = string.match(line, "^(%a) (%S+) (%S+)$")
     if kind then
       local headers = { ["User-Agent"] = PHONES[#taps % #PHONES + 1] }
       taps[#taps + 1] = wrk.format("GET", path, headers)
       tracked[#taps] = kind == "t"
+      locations[#taps] = location
     end
   end
   file:close()
@@ -97,6 +109,8 @@ function request()
     return shortens[math.random(#shortens)]
   end
   local index = math.random(#taps)
+  local location = locations[index]
+  awaited[location] = (awaited[location] or 0) + 1
   if tracked[index] then
     tracked_sent = tracked_sent + 1
   else
@@ -108,6 +122,15 @@ end
 function response(status, headers, body)
   if status == 302 then
     local location = headers["location"] or headers["Location"] or ""
+    local waiting = awaited[location]
+    if waiting then
+      awaited[location] = waiting > 1 and waiting - 1 or nil
+    else
+      wrong_location = wrong_location + 1
+      if #wrong_examples < MAX_EXAMPLES then
+        wrong_examples[#wrong_examples + 1] = "302 to " .. location
+      end
+    end
     if string.find(location, TRACKED_HOST, 1, true) then
       tracked_ok = tracked_ok + 1
     else
@@ -123,15 +146,19 @@ end
 function done(summary, latency, requests)
   local totals = {
     tracked_sent = 0, untracked_sent = 0, shortens_sent = 0,
-    tracked_ok = 0, untracked_ok = 0, shorten_ok = 0,
+    tracked_ok = 0, untracked_ok = 0, shorten_ok = 0, wrong_location = 0,
   }
   local statuses = {}
+  local examples = {}
   for _, thread in ipairs(threads) do
     for name, _ in pairs(totals) do
       totals[name] = totals[name] + (thread:get(name) or 0)
     end
     for status, count in pairs(thread:get("unexpected") or {}) do
       statuses[status] = (statuses[status] or 0) + count
+    end
+    for _, text in ipairs(thread:get("wrong_examples") or {}) do
+      examples[#examples + 1] = text
     end
   end
 
@@ -155,6 +182,9 @@ function done(summary, latency, requests)
   end
   for status, count in pairs(statuses) do
     put("status_" .. status, count)
+  end
+  for _, text in ipairs(examples) do
+    out:write("wrong " .. string.gsub(text, "[\r\n]", " ") .. "\n")
   end
   out:close()
 end

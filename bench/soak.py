@@ -5,8 +5,10 @@ Starts its own `redis-server` (AOF, fsync every second, in a temporary directory
 and runs wrk with `bench/soak.lua`: mostly recipients' taps on the seeded codes from phone
 browsers, some gateways' shorten calls. Meanwhile it samples the service's resident memory
 and Redis's `used_memory` every few seconds. At the end it prints a markdown report and
-exits non-zero when a request failed, when the recorded clicks do not match the tracked taps
-answered, or when the service's memory kept growing after the warm-up.
+exits non-zero when a request failed, when a tap was not a 302 to its code's URL (wrk's
+script checks every answer against the taps in flight, and a sample of the codes is tapped
+again one at a time), when the recorded clicks do not match the tracked taps answered, or
+when the service's memory kept growing after the warm-up.
 
 Not part of the test suite: it needs wrk (`make soak` installs it where it can) and takes a
 minute. Everything it starts is stopped again, also on Ctrl-C or failure.
@@ -19,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -28,7 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,12 @@ WARMUP_SECONDS = 10.0
 WRK_GRACE_SECONDS = 30.0
 # Requests still being answered when wrk stops may record clicks after it exits.
 SETTLE_SECONDS = 10.0
+# Codes tapped again one at a time after the load, each answer paired with its request.
+REPLAY_SAMPLE = 50
+PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+)
 MIB = 1024 * 1024
 LOG_LINES = 20
 
@@ -88,13 +97,18 @@ class Metric:
     value: float
 
 
-def seed(service: Service, count: int, tracked_share: float, codes_file: Path) -> tuple[int, int]:
-    """Issue `count` codes, every k-th of them tracked; write them for soak.lua."""
+def seed(
+    service: Service, count: int, tracked_share: float, codes_file: Path
+) -> list[tuple[str, str, bool]]:
+    """Issue `count` codes, every k-th of them tracked; write them for soak.lua. Returns each
+    code's path, the Location its tap must answer and whether it is tracked."""
     every = max(1, round(1 / tracked_share))
     wanted = [n % every == 0 for n in range(count)]
     messages: list[dict[str, Any]] = []
+    targets: list[str] = []
     for n, tracked in enumerate(wanted):
         target = (TRACKED_TARGET if tracked else UNTRACKED_TARGET).format(n)
+        targets.append(target)
         message: dict[str, Any] = {
             "message_id": f"seed-{n}",
             "body": f"Parcel {n} is on its way: {target} Reply STOP to opt out",
@@ -103,9 +117,13 @@ def seed(service: Service, count: int, tracked_share: float, codes_file: Path) -
             message["recipient"] = {"contact_id": f"c-{n % 997}", "tracking_consent": True}
         messages.append(message)
     codes = harness.issue_codes(service, messages, wanted, batch=SEED_BATCH, timeout=60)
-    lines = [f"{'t' if t else 'u'} /{code}" for t, code in zip(wanted, codes, strict=True)]
+    seeded = [
+        (f"/{code}", target, tracked)
+        for code, target, tracked in zip(codes, targets, wanted, strict=True)
+    ]
+    lines = [f"{'t' if tracked else 'u'} {path} {target}" for path, target, tracked in seeded]
     codes_file.write_text("\n".join(lines) + "\n")
-    return len(lines), sum(wanted)
+    return seeded
 
 
 def _vm_rss_bytes(pid: int) -> int:
@@ -225,14 +243,19 @@ def settled_stream_length(client: redis.Redis, key: str) -> int:
     return length
 
 
-def read_wrk_results(path: Path, output: Path) -> dict[str, float]:
+def read_wrk_results(path: Path, output: Path) -> tuple[dict[str, float], list[str]]:
+    """wrk's figures and the script's counters; and the wrong answers it noted."""
     if not path.exists():
         raise SoakFailed(f"wrk wrote no results; its output:\n{harness.tail(output, LOG_LINES)}")
     results = {}
+    wrong = []
     for line in path.read_text().splitlines():
         name, _, value = line.partition(" ")
-        results[name] = float(value)
-    return results
+        if name == "wrong":
+            wrong.append(value)
+        else:
+            results[name] = float(value)
+    return results, wrong
 
 
 def run_wrk(
@@ -241,7 +264,7 @@ def run_wrk(
     redis_client: redis.Redis,
     codes_file: Path,
     directory: Path,
-) -> tuple[dict[str, float], list[Sample], str]:
+) -> tuple[dict[str, float], list[str], list[Sample], str]:
     result_file = directory / "wrk-results.txt"
     output = directory / "wrk.out"
     command = [
@@ -299,7 +322,8 @@ def run_wrk(
         stop(process, "wrk")
     if process.returncode != 0:
         raise SoakFailed(f"wrk failed ({process.returncode}):\n{harness.tail(output, LOG_LINES)}")
-    return read_wrk_results(result_file, output), samples, output.read_text(errors="replace")
+    results, wrong = read_wrk_results(result_file, output)
+    return results, wrong, samples, output.read_text(errors="replace")
 
 
 def scan_log(path: Path) -> tuple[Counter[str], list[str]]:
@@ -335,6 +359,7 @@ class Run:
 
     args: argparse.Namespace
     wrk: dict[str, float]
+    wrong_examples: list[str]
     samples: list[Sample]
     seeded: tuple[int, int]
     interactions: int
@@ -343,6 +368,9 @@ class Run:
     after: list[Metric]
     log_levels: Counter[str]
     log_lines: list[str]
+    # Codes tapped again after the load whose answer was not a 302 to their URL.
+    replayed: int = 0
+    wrong_replays: list[str] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         return int(self.wrk.get(name, 0))
@@ -390,6 +418,21 @@ def failures(run: Run) -> list[str]:
         found.append(f"{run.count('errors_status')} non-2xx/3xx responses")
     if run.other_statuses:
         found.append(f"responses other than 302 (tap) or 200 (shorten): {run.other_statuses}")
+    if wrong := run.count("wrong_location"):
+        found.append(
+            f"{wrong} taps answered 302 to a Location no tap in flight asked for, e.g. "
+            + "; ".join(run.wrong_examples[:3])
+        )
+    taps_sent = run.count("tracked_sent") + run.count("untracked_sent")
+    if run.count("tracked_ok") + run.count("untracked_ok") > taps_sent:
+        found.append(f"more 302s than the {taps_sent} taps sent")
+    if run.count("shorten_ok") > run.count("shortens_sent"):
+        found.append(f"more 200s than the {run.count('shortens_sent')} shorten calls sent")
+    if run.wrong_replays:
+        found.append(
+            f"{len(run.wrong_replays)} of {run.replayed} codes tapped again after the load were "
+            f"not a 302 to their URL, e.g. " + "; ".join(run.wrong_replays[:3])
+        )
     if run.server_errors:
         found.append(f"the service answered 5xx: {run.server_errors}")
     if redis_errors := run.delta("shortener_redis_errors_total"):
@@ -461,6 +504,11 @@ def render(run: Run, failed: list[str]) -> str:
         ),
         ("other statuses", ", ".join(f"{k}: {v}" for k, v in run.other_statuses.items()) or "none"),
         (
+            "Locations",
+            f"{run.count('wrong_location')} 302s to a Location no tap in flight asked for; "
+            f"{len(run.wrong_replays)} wrong of {run.replayed} codes tapped again one at a time",
+        ),
+        (
             "service (/metrics)",
             f"{routes}; 5xx {sum(run.server_errors.values())}; "
             f"Redis errors {run.delta('shortener_redis_errors_total')}",
@@ -502,7 +550,10 @@ def render(run: Run, failed: list[str]) -> str:
     if failed:
         lines += ["**FAIL**", ""] + [f"- {failure}" for failure in failed]
     else:
-        lines.append("**PASS**: no errors, clicks match the taps, memory stable after warm-up.")
+        lines.append(
+            "**PASS**: no errors, every Location right, clicks match the taps, memory stable "
+            "after warm-up."
+        )
     if run.log_lines:
         lines += ["", "Service log lines other than info:", ""]
         lines += [f"- `{line}`" for line in run.log_lines]
@@ -568,20 +619,27 @@ def soak(args: argparse.Namespace, directory: Path) -> bool:
         interactions_before = int(redis_client.xlen(stream))
         metrics_before = scrape(service)
         print(f"running wrk for {args.seconds} s", file=sys.stderr)
-        wrk, samples, output = run_wrk(args, service, redis_client, codes_file, directory)
+        wrk, wrong, samples, output = run_wrk(args, service, redis_client, codes_file, directory)
         print(output, file=sys.stderr)
         interactions = settled_stream_length(redis_client, stream) - interactions_before
         run = Run(
             args=args,
             wrk=wrk,
+            wrong_examples=wrong,
             samples=samples,
-            seeded=seeded,
+            seeded=(len(seeded), sum(tracked for _, _, tracked in seeded)),
             interactions=interactions,
             stream_memory=int(redis_client.memory_usage(stream) or 0),
             before=metrics_before,
             after=scrape(service),
             log_levels=Counter(),
             log_lines=[],
+        )
+        # After the counts above: these taps record clicks too.
+        replay = random.sample(seeded, min(REPLAY_SAMPLE, len(seeded)))
+        run.replayed = len(replay)
+        run.wrong_replays = harness.wrong_redirects(
+            [(service.base_url + path, target) for path, target, _ in replay], PHONE
         )
     # Read once the service has stopped, so that its shutdown is in the log too.
     run.log_levels, run.log_lines = scan_log(service.log)
