@@ -63,9 +63,16 @@ def _die_with_parent() -> None:
 
 
 def spawn(
-    args: Sequence[str], log: Path, env: dict[str, str] | None = None
+    args: Sequence[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    stdout: Path | None = None,
 ) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
+    """Start a program writing to `log`; its standard output too unless `stdout` names a file
+    of its own (for the service: its log is JSON lines, while what it tells the person who
+    started it, such as where links start, goes to standard output)."""
+    with open(log, "wb") as err, open(stdout or os.devnull, "wb") as out:
         # A session of its own: a terminal's Ctrl-C reaches only the driver, which stops its
         # servers in order (a service before its Redis), and a stuck server's workers can be
         # killed as one process group.
@@ -74,8 +81,8 @@ def spawn(
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=err if stdout is None else out,
+            stderr=err,
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
@@ -159,7 +166,7 @@ def http_server(
     """Start a server on the port in its `args`; up once `probe` answers `ready_status`, or
     anything when that is None. `unanswered` ends the error of a server that never answers."""
     port = int(args[list(args).index("--port") + 1])
-    process = spawn(args, log, env)
+    process = spawn(args, log, env, stdout=log.with_suffix(".stdout"))
     server = Server(name, f"http://127.0.0.1:{port}", process, log)
     try:
         deadline = time.monotonic() + START_SECONDS
