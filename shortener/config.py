@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     miss_limit_per_minute: int = Field(default=120, ge=0)
     schemeless_scheme: str = "https"
     http_only_hosts: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
+    org_shorten_limit_per_minute: int = Field(default=0, ge=0)
 
     @field_validator("redis_url")
     @classmethod

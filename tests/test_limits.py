@@ -52,7 +52,7 @@ async def snapshot(redis: aioredis.Redis) -> dict[bytes, bytes | None]:
 
 
 def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
+    assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
     problem: dict[str, Any] = response.json()
     assert problem["status"] == status
