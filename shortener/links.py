@@ -101,7 +101,10 @@ class ShortenLimitReached(Exception):
                 f"{allowed}: send the {count} messages of this request in smaller batches"
             )
         else:
-            super().__init__(f"{allowed}, and this minute's are used up")
+            super().__init__(
+                f"{allowed}; this request's messages ({count}) do not fit in what is left of "
+                "the current minute"
+            )
         # Whole seconds, rounded up: a client that waits that long finds a new window.
         self.retry_after_seconds = max(1, -(-retry_after_ms // 1000))
 
@@ -167,7 +170,7 @@ class _Draft:
 
     request: ShortenRequest
     fingerprint: str
-    # The links of a text body, or the web links of an html body: the message's links.
+    # The links found in a text body; the `<a href>` to http(s) of an html body.
     found: list[FoundLink] = field(default_factory=list)
     anchors: list[markup.Anchor] = field(default_factory=list)
     needs: list[_Need] = field(default_factory=list)
@@ -214,6 +217,8 @@ class Shortener:
         return frozenset(excluded)
 
     def _plan(self, org: str, draft: _Draft, consent: bool) -> None:
+        """What the draft needs stored and how it renders; consent is only known once the
+        store has been asked, after the links were counted."""
         excluded = self._excluded(draft.request.non_trackable)
         if draft.request.content_type == "html":
             self._draft_html(org, draft, consent, excluded)
