@@ -250,3 +250,13 @@ async def test_without_a_limit_nothing_is_counted(
     assert (await post_batch(client, messages)).status_code == 200
     assert (await post_shorten(client, {"body": "https://e.co/more"})).status_code == 200
     assert await redis.exists(shorten_quota_key("org-a")) == 0
+
+
+async def test_the_limit_holds_after_redis_forgot_its_scripts(
+    client_for: Opener, make_settings: Callable[..., Settings], redis: aioredis.Redis
+) -> None:
+    client = await client_for(make_settings(org_shorten_limit_per_minute=1))
+    await redis.script_flush()
+    assert (await post_shorten(client, {"body": "https://e.co/1"})).status_code == 200
+    await redis.script_flush()
+    assert (await post_shorten(client, {"body": "https://e.co/2"})).status_code == 429
