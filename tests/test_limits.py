@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from tests.conftest import AUTH, OTHER_AUTH
 
 Opener = Callable[[Settings], Any]
 PROBLEM_JSON = "application/problem+json"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def sms_with_links(count: int, prefix: str = "") -> str:
@@ -62,6 +64,15 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> dict[s
 
 
 # Links per message and per batch
+
+
+def test_the_readme_names_the_limits_the_service_applies() -> None:
+    text = " ".join(README.read_text().split())
+    assert (
+        f"at most {MAX_LINKS_PER_TEXT} in a text body and {MAX_LINKS_PER_HTML} in an html body"
+        in text
+    )
+    assert f"at most {MAX_LINKS_PER_BATCH:,} in all the messages of one batch" in text
 
 
 async def test_a_text_message_may_have_as_many_links_as_its_limit(
