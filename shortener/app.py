@@ -25,7 +25,15 @@ from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
 from shortener.interactions import INTERACTION_TYPES, Visitor
-from shortener.links import InvalidSignature, MessageConflict, TapOutcome, link_info
+from shortener.links import (
+    BatchTooLarge,
+    InvalidSignature,
+    MessageConflict,
+    ShortenLimitReached,
+    TapOutcome,
+    TooManyLinks,
+    link_info,
+)
 from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shortener.metrics import exposition
 from shortener.observability import (
@@ -469,16 +477,26 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return _error_response(request.scope, exc.status_code, detail, dict(exc.headers or {}))
 
 
-def _domain_problem(exc: MessageConflict | InvalidSignature) -> tuple[int, str]:
+_CallerError = MessageConflict | TooManyLinks | BatchTooLarge | InvalidSignature
+
+
+def _domain_problem(exc: _CallerError) -> tuple[int, str]:
     """The status and detail of an error of the domain that the caller made."""
     if isinstance(exc, MessageConflict):
         return 409, str(exc)
+    if isinstance(exc, TooManyLinks):
+        return 422, str(exc)
+    if isinstance(exc, BatchTooLarge):
+        return 413, str(exc)
     return 400, "this tracked link is not valid: " + str(exc)
 
 
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, MessageConflict | InvalidSignature):
+    if isinstance(exc, _CallerError):
         return _error_response(request.scope, *_domain_problem(exc))
+    if isinstance(exc, ShortenLimitReached):
+        retry_after = {"retry-after": str(exc.retry_after_seconds)}
+        return _error_response(request.scope, 429, str(exc), retry_after)
     log.warning("store unavailable: %s", exc)
     return _error_response(request.scope, 503, _STORE_DOWN, {"retry-after": "1"})
 
@@ -657,6 +675,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             HTTPProblem: _on_problem,
             HTTPException: _on_http_exception,
             MessageConflict: _on_domain_error,
+            TooManyLinks: _on_domain_error,
+            BatchTooLarge: _on_domain_error,
+            ShortenLimitReached: _on_domain_error,
             InvalidSignature: _on_domain_error,
             StoreUnavailable: _on_domain_error,
             ClientDisconnect: _on_client_gone,

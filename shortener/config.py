@@ -108,6 +108,7 @@ class Settings(BaseSettings):
     http_only_hosts: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     metrics_key: str | None = None
+    org_shorten_limit_per_minute: int = Field(default=0, ge=0)
 
     @field_validator("redis_url")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import hashlib
@@ -13,10 +14,13 @@ from datetime import UTC, datetime
 
 from shortener import markup
 from shortener.codes import CodeCodec, SerialAllocator
-from shortener.detection import find_links
+from shortener.detection import FoundLink, find_links
 from shortener.interactions import ClickRecorder, Visitor
 from shortener.metrics import CODES_ISSUED
 from shortener.schemas import (
+    MAX_LINKS_PER_BATCH,
+    MAX_LINKS_PER_HTML,
+    MAX_LINKS_PER_TEXT,
     LinkInfo,
     LinkKindName,
     SegmentInfo,
@@ -45,6 +49,10 @@ MAX_GRACE_SECONDS = 30 * 86_400
 _CUT_KINDS = LinkKind.TRACKED_SHORT.value + LinkKind.TRACKED.value
 # A cut target may end inside a percent escape, which the query parser leaves as it was.
 _PARTIAL_ESCAPE = re.compile(r"%[0-9A-Fa-f]?\Z")
+_LINK_LIMITS = {"text": MAX_LINKS_PER_TEXT, "html": MAX_LINKS_PER_HTML}
+# The window of the per-org shorten limit: it starts with the first message an org shortens
+# after the previous window ended.
+SHORTEN_LIMIT_WINDOW_MS = 60_000
 
 
 class MessageConflict(Exception):
@@ -57,6 +65,48 @@ class MessageConflict(Exception):
             )
         else:
             super().__init__(f"message_id {message_id!r} was already used for a different message")
+
+
+class TooManyLinks(Exception):
+    """A message with more links than one message may have."""
+
+    def __init__(self, content_type: str, found: int) -> None:
+        super().__init__(
+            f"a message of content_type {content_type!r} can have at most "
+            f"{_LINK_LIMITS[content_type]} links; this one has {found}"
+        )
+
+
+# A message that is not shortened, while the others of its call are.
+MessageRefused = MessageConflict | TooManyLinks
+
+
+class BatchTooLarge(Exception):
+    """The messages of one call have more links together than one call may issue."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"the messages of a batch can have at most {MAX_LINKS_PER_BATCH} links in all, and "
+            "these have more: send them in smaller batches"
+        )
+
+
+class ShortenLimitReached(Exception):
+    """The org has shortened as many messages as it may in this minute."""
+
+    def __init__(self, limit: int, count: int, retry_after_ms: int) -> None:
+        allowed = f"this org may shorten at most {limit} messages per minute"
+        if count > limit:
+            super().__init__(
+                f"{allowed}: send the {count} messages of this request in smaller batches"
+            )
+        else:
+            super().__init__(
+                f"{allowed}; this request's messages ({count}) do not fit in what is left of "
+                "the current minute"
+            )
+        # Whole seconds, rounded up: a client that waits that long finds a new window.
+        self.retry_after_seconds = max(1, -(-retry_after_ms // 1000))
 
 
 class InvalidSignature(Exception):
@@ -101,6 +151,8 @@ class LinkPolicy:
     ttl_seconds: int
     schemeless_scheme: str = "https"
     http_only_hosts: frozenset[str] = frozenset()
+    # Messages an org may shorten per minute; 0: no limit.
+    org_shorten_limit_per_minute: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +165,14 @@ class _Need:
 
 @dataclass(slots=True)
 class _Draft:
-    """One message on its way: what it needs stored, and how to render it once the needed
-    records have their ids."""
+    """One message on its way: the links found in it, what it needs stored, and how to render
+    it once the needed records have their ids."""
 
     request: ShortenRequest
     fingerprint: str
+    # The links found in a text body; the `<a href>` to http(s) of an html body.
+    found: list[FoundLink] = field(default_factory=list)
+    anchors: list[markup.Anchor] = field(default_factory=list)
     needs: list[_Need] = field(default_factory=list)
     skipped: list[SkippedLink] = field(default_factory=list)
     render: Callable[[dict[_Need, str]], ShortenResult] | None = None
@@ -161,19 +216,19 @@ class Shortener:
                 excluded.add(self._target(entry.strip()))
         return frozenset(excluded)
 
-    def _draft(self, org: str, request: ShortenRequest, fingerprint: str, consent: bool) -> _Draft:
-        draft = _Draft(request, fingerprint)
-        excluded = self._excluded(request.non_trackable)
-        if request.content_type == "html":
+    def _plan(self, org: str, draft: _Draft, consent: bool) -> None:
+        """What the draft needs stored and how it renders; consent is only known once the
+        store has been asked, after the links were counted."""
+        excluded = self._excluded(draft.request.non_trackable)
+        if draft.request.content_type == "html":
             self._draft_html(org, draft, consent, excluded)
         else:
             self._draft_text(org, draft, consent, excluded)
-        return draft
 
     def _draft_text(self, org: str, draft: _Draft, consent: bool, excluded: frozenset[str]) -> None:
         body = draft.request.body
         spans: list[tuple[int, int, str, _Need]] = []
-        for found in find_links(body):
+        for found in draft.found:
             try:
                 target = self._target(found.url)
             except InvalidTarget as error:
@@ -220,9 +275,7 @@ class Shortener:
     def _draft_html(self, org: str, draft: _Draft, consent: bool, excluded: frozenset[str]) -> None:
         body = draft.request.body
         anchors: list[tuple[markup.Anchor, _Need | None]] = []
-        for anchor in markup.find_anchors(body):
-            if not anchor.is_web_link:
-                continue
+        for anchor in draft.anchors:
             try:
                 target = self._target(anchor.url)
             except InvalidTarget as error:
@@ -263,22 +316,38 @@ class Shortener:
         draft.render = render
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
-        """Shorten one message; MessageConflict if its id was used for another message."""
+        """Shorten one message; MessageConflict if its id was used for another message,
+        TooManyLinks if it has more links than a message may have."""
         (outcome,) = await self.shorten_many(org, [request])
-        if isinstance(outcome, MessageConflict):
+        if isinstance(outcome, MessageRefused):
             raise outcome
         return outcome
 
     async def shorten_many(
         self, org: str, requests: Sequence[ShortenRequest]
-    ) -> list[ShortenResult | MessageConflict]:
+    ) -> list[ShortenResult | MessageRefused]:
         """Shorten messages in one store round trip (two when a retry lost a race), each on its
         own: a message whose id was used for another message gets a MessageConflict in its
         place and keeps nothing stored. Retried message ids get their first result. A message
         whose id an earlier message of the same call has is a MessageConflict too: one batch
-        names each message once."""
-        outcomes: list[ShortenResult | MessageConflict | None] = [None] * len(requests)
-        drafts, later = self._drafts(org, requests, await self._opted_out(org, requests))
+        names each message once. A message with more links than a message may have gets
+        TooManyLinks.
+
+        Before anything is issued or written, the whole call is refused with BatchTooLarge
+        when its messages have more links together than one call may issue, and with
+        ShortenLimitReached when the org may not shorten that many more messages this minute.
+        """
+        outcomes: list[ShortenResult | MessageRefused | None] = [None] * len(requests)
+        drafts, later = self._drafts(requests, outcomes)
+        opted_out = await self._admit(org, drafts)
+        for draft in drafts.values():
+            recipient = draft.request.recipient
+            consent = (
+                recipient is not None
+                and recipient.tracking_consent
+                and recipient.contact_id not in opted_out
+            )
+            self._plan(org, draft, consent)
         messages = await self._issue(org, drafts, outcomes)
         if any(need.kind.tracked for draft in drafts.values() for need in draft.needs):
             await self._remember_org(org)
@@ -306,34 +375,74 @@ class Shortener:
         return answered
 
     def _drafts(
-        self, org: str, requests: Sequence[ShortenRequest], opted_out: set[str]
+        self,
+        requests: Sequence[ShortenRequest],
+        outcomes: list[ShortenResult | MessageRefused | None],
     ) -> tuple[dict[int, _Draft], dict[int, str]]:
-        """Drafts of the messages to shorten, by index; and the fingerprints of the messages
-        whose id an earlier message of the call has, by index: those issue nothing and are
-        answered as the id's claim is."""
+        """Drafts of the messages to shorten, by index, with the links found in each; and the
+        fingerprints of the messages whose id an earlier message of the call has, by index:
+        those issue nothing and are answered as the id's claim is. A message with more links
+        than a message may have gets TooManyLinks in `outcomes`; BatchTooLarge as soon as the
+        others have more links together than one call may issue. No I/O."""
         drafts: dict[int, _Draft] = {}
         later: dict[int, str] = {}
         first_with_id: dict[str, int] = {}
+        total = 0
         for index, request in enumerate(requests):
             fingerprint = _fingerprint(request)
             message_id = request.message_id
             if message_id is not None and first_with_id.setdefault(message_id, index) != index:
                 later[index] = fingerprint
                 continue
-            recipient = request.recipient
-            consent = (
-                recipient is not None
-                and recipient.tracking_consent
-                and recipient.contact_id not in opted_out
-            )
-            drafts[index] = self._draft(org, request, fingerprint, consent)
+            draft = _Draft(request, fingerprint)
+            if request.content_type == "html":
+                anchors = markup.find_anchors(request.body)
+                draft.anchors = [anchor for anchor in anchors if anchor.is_web_link]
+                found = len(draft.anchors)
+            else:
+                draft.found = find_links(request.body)
+                found = len(draft.found)
+            if found > _LINK_LIMITS[request.content_type]:
+                outcomes[index] = TooManyLinks(request.content_type, found)
+                continue
+            total += found
+            if total > MAX_LINKS_PER_BATCH:
+                raise BatchTooLarge
+            drafts[index] = draft
         return drafts, later
+
+    async def _admit(self, org: str, drafts: dict[int, _Draft]) -> set[str]:
+        """Take the messages from the org's quota for this minute (ShortenLimitReached when
+        they do not fit), and read which of their contacts opted out: in one round trip, since
+        commands of one event-loop turn leave together."""
+        requests = [draft.request for draft in drafts.values()]
+        replies = await asyncio.gather(
+            self._take_quota(org, len(requests)),
+            self._opted_out(org, requests),
+            return_exceptions=True,
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        opted_out = replies[1]
+        assert isinstance(opted_out, set)
+        return opted_out
+
+    async def _take_quota(self, org: str, count: int) -> None:
+        limit = self.policy.org_shorten_limit_per_minute
+        if limit <= 0 or count == 0:
+            return
+        retry_after_ms = await self.store.take_shorten_quota(
+            org, count, limit, SHORTEN_LIMIT_WINDOW_MS
+        )
+        if retry_after_ms:
+            raise ShortenLimitReached(limit, count, retry_after_ms)
 
     async def _issue(
         self,
         org: str,
         drafts: dict[int, _Draft],
-        outcomes: list[ShortenResult | MessageConflict | None],
+        outcomes: list[ShortenResult | MessageRefused | None],
     ) -> list[MessageLinks]:
         """Give the drafts' links their serials and render the results into `outcomes`; the
         links of each draft, with the claim of its message id."""

@@ -19,11 +19,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shortener import __version__
+from shortener.links import BatchTooLarge, ShortenLimitReached, TooManyLinks
 from shortener.markup import pixel_tag
 from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
 from shortener.problems import problem
 from shortener.schemas import (
     MAX_BATCH,
+    MAX_LINKS_PER_BATCH,
+    MAX_LINKS_PER_HTML,
+    MAX_LINKS_PER_TEXT,
     BatchRequest,
     BatchResult,
     Consent,
@@ -67,6 +71,7 @@ _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
 
 _BODY_LIMIT = "SHORTENER_MAX_BODY_BYTES (1 MiB unless configured otherwise)"
 _MISS_LIMIT = "SHORTENER_MISS_LIMIT_PER_MINUTE (120 unless configured otherwise)"
+_SHORTEN_LIMIT = "SHORTENER_ORG_SHORTEN_LIMIT_PER_MINUTE (no limit unless configured)"
 _STORE_DOWN = "the link store is not answering; try again shortly"
 
 # Example values; they only need to look like what the service issues.
@@ -415,7 +420,14 @@ _SHORTEN_RULES = (
     "found but deliberately left as it is (it carries a user name or password, is too long, "
     "or its host or port is not valid) is listed in `skipped` instead, with the reason. "
     "Unknown request fields are refused (`422`, naming them). Retrying with the same "
-    "`message_id` returns the same result without issuing new links."
+    "`message_id` returns the same result without issuing new links.\n\n"
+    f"A text message can have at most {MAX_LINKS_PER_TEXT} links and an html message "
+    f"{MAX_LINKS_PER_HTML}, counting every link found (`links` and `skipped` together); a "
+    "message with more is refused with `422` and nothing of it is stored. Real messages carry "
+    "a handful of links, a newsletter a few hundred at most; the limits keep one message "
+    "from issuing thousands of links that live for a year. An org may shorten at most "
+    f"{_SHORTEN_LIMIT} messages a minute, counted across every instance of the service; "
+    "beyond it the request is refused with `429` and nothing is stored."
 )
 
 
@@ -425,8 +437,23 @@ def _message_errors() -> dict[str, Any]:
         "413": _shared("BodyTooLarge"),
         "415": _shared("NotJson"),
         "422": _shared("Invalid"),
+        "429": _shorten_limit_reached(),
         "503": _shared("StoreUnavailable"),
     }
+
+
+def _shorten_limit_reached() -> dict[str, Any]:
+    response = _problem(
+        429,
+        f"An org may shorten at most {_SHORTEN_LIMIT} messages a minute, and the messages of "
+        "this request do not fit in what is left of the org's current minute (a batch counts "
+        "each valid message, and is refused whole). Nothing was stored. Retry after the number "
+        "of seconds in `Retry-After`, when that minute is over; a batch larger than the limit "
+        "itself must be split.",
+        str(ShortenLimitReached(limit=100, count=1, retry_after_ms=30_000)),
+    )
+    response["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}
+    return response
 
 
 def _shorten(base_url: str) -> dict[str, Any]:
@@ -453,6 +480,13 @@ def _shorten(base_url: str) -> dict[str, Any]:
             ),
             "409": _message_conflict(),
             **_message_errors(),
+            "422": _problem(
+                422,
+                "The body is JSON but does not have the fields and values described, or the "
+                f"message has more links than a message may have ({MAX_LINKS_PER_TEXT} in a "
+                f"text body, {MAX_LINKS_PER_HTML} in an html body); `detail` says which.",
+                str(TooManyLinks("text", MAX_LINKS_PER_TEXT + 1)),
+            ),
         },
         request_body=_json_body(
             "The message body and who it is for.",
@@ -499,8 +533,11 @@ def _batch(base_url: str) -> dict[str, Any]:
         "its place, PROBLEM being the problem details a single `shortenMessage` of it would "
         "answer; nothing of it is stored, and the other messages are shortened. A batch names "
         "each message once: a later message with the `message_id` of an earlier one of the "
-        "same batch gets a `409` error. Only a broken envelope (not JSON, no `messages`, more "
-        f"than {MAX_BATCH} of them, unknown fields) fails the whole call.",
+        "same batch gets a `409` error, and a message with more links than one message may have "
+        "a `422` error. Only a broken envelope (not JSON, no `messages`, more "
+        f"than {MAX_BATCH} of them, unknown fields) fails the whole call, and so do messages "
+        f"that have more than {MAX_LINKS_PER_BATCH} links together (`413`), or more messages "
+        "than the org may still shorten this minute (`429`): then nothing is stored.",
         {
             "200": _json_response(
                 "One result per message, in the order of the request: the result, or the error "
@@ -518,9 +555,16 @@ def _batch(base_url: str) -> dict[str, Any]:
                 },
             ),
             **_message_errors(),
+            "413": _problem(
+                413,
+                f"The request body is larger than {_BODY_LIMIT}, or the messages have more than "
+                f"{MAX_LINKS_PER_BATCH} links together (links found, as for each message's "
+                "limit; messages refused on their own do not count). Nothing was stored.",
+                str(BatchTooLarge()),
+            ),
         },
         request_body=_json_body(
-            f"The messages, 1 to {MAX_BATCH}.",
+            f"The messages, 1 to {MAX_BATCH}, with at most {MAX_LINKS_PER_BATCH} links in all.",
             BatchRequest,
             {
                 "two": _example(

@@ -68,6 +68,7 @@ class Runtime:
             ttl_seconds=settings.link_ttl_seconds,
             schemeless_scheme=settings.schemeless_scheme,
             http_only_hosts=settings.http_only_hosts,
+            org_shorten_limit_per_minute=settings.org_shorten_limit_per_minute,
         )
         shortener = Shortener(self.store, CodeCodec(secret), signer, recorder, policy)
         await shortener.remember_orgs(set(settings.api_keys.values()))

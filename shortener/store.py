@@ -24,6 +24,10 @@ Keys:
   the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
   behind "what expires soon". At most 60 small fields per org and hour, a few bytes each,
   where each code costs about a hundred.
+- `q:{org}`: how many messages the org shortened in its current window of the per-org shorten
+  limit; the window starts with the first message after the last one ended, and the counter
+  expires with it, so its TTL is the time until the org may shorten again. Counted by
+  `_TAKE_QUOTA` on this one key, where every worker and instance sees it.
 
 No command or script touches keys of two hash slots, so the same operations run on a Redis
 Cluster, where each slot lives on one master.
@@ -93,6 +97,26 @@ end
 return 1
 """
 
+
+# Count ARGV[1] messages against the org's quota of ARGV[2] per window of ARGV[3] ms, or
+# none of them where they do not all fit: a request is taken whole or refused whole. Returns 0
+# when taken, else the milliseconds until the window ends. The window is set when the counter
+# has none, so a counter never outlives its window.
+_TAKE_QUOTA = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used + tonumber(ARGV[1]) <= tonumber(ARGV[2]) then
+  redis.call('INCRBY', KEYS[1], ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+  return 0
+end
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then
+  return left
+end
+return tonumber(ARGV[3])
+"""
 
 # Read a link and, if it is live and of a kind the caller follows, count the tap: one round
 # trip for the whole tap.
@@ -327,6 +351,10 @@ def consent_key(org: str) -> str:
     return f"{{o:{org}}}:consent"
 
 
+def shorten_quota_key(org: str) -> str:
+    return f"q:{org}"
+
+
 ORGS_KEY = "orgs"
 
 
@@ -363,9 +391,11 @@ class Store:
         self._save_links = redis.register_script(_SAVE_LINKS)
         self._tap = redis.register_script(_TAP)
         self._record = redis.register_script(_RECORD)
+        self._take_quota = redis.register_script(_TAKE_QUOTA)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
-        self._scripts = {s.sha: s.script for s in (self._save_links, self._tap, self._record)}
+        scripts = (self._save_links, self._tap, self._record, self._take_quota)
+        self._scripts = {s.sha: s.script for s in scripts}
         self._pipelined = pipelined or redis
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
@@ -516,6 +546,13 @@ class Store:
     async def reserve_blocks(self, count: int) -> int:
         last = int(await self._call(self.redis.incrby(BLOCKS_KEY, count)))
         return last - count + 1
+
+    async def take_shorten_quota(self, org: str, count: int, limit: int, window_ms: int) -> int:
+        """Count `count` messages against the org's `limit` per window of `window_ms`, all of
+        them or, where they do not fit, none: 0 when counted, else the milliseconds until the
+        window ends."""
+        args: list[str | int] = [count, limit, window_ms]
+        return int(await self._eval(self._take_quota, [shorten_quota_key(org)], args))
 
     async def save_links(
         self, messages: Sequence[MessageLinks], keep_ms: int, base_url: str

@@ -323,6 +323,28 @@ async def test_keys_spread_over_every_master(
             assert next(admin.scan_iter(match="l:*", count=1000), None) is not None
 
 
+async def test_instances_share_an_orgs_shorten_limit(open_app: Opener) -> None:
+    one = await open_app(org_shorten_limit_per_minute=3)
+    two = await open_app(org_shorten_limit_per_minute=3)
+    # Consenting contacts: the limit's script and the consent read go out together.
+    messages = [
+        {"body": f"https://shop.example.com/{i}", "recipient": {**CONSENTED, "contact_id": f"c{i}"}}
+        for i in range(2)
+    ]
+    assert len(await shorten_batch(one, messages)) == 2
+    await shorten(two, body="https://shop.example.com/third")
+    for client in (one, two):
+        refused = await client.post(
+            "/v1/messages/shorten", json={"body": "https://shop.example.com/4"}, headers=AUTH
+        )
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+    other = await one.post(
+        "/v1/messages/shorten", json={"body": "https://shop.example.com/4"}, headers=OTHER_AUTH
+    )
+    assert other.status_code == 200, other.text
+
+
 def holders(cluster: LocalCluster, codes: list[str]) -> dict[str, ClusterServer]:
     """The master that holds each code's link."""
     with SyncRedisCluster(host="127.0.0.1", port=cluster.nodes[0].port) as admin:
