@@ -23,7 +23,7 @@ from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
 from shortener.interactions import INTERACTION_TYPES, Visitor
-from shortener.links import InvalidSignature, MessageConflict, TapOutcome, link_info
+from shortener.links import InvalidSignature, MessageConflict, Tap, TapOutcome, link_info
 from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shortener.metrics import exposition
 from shortener.observability import (
@@ -195,19 +195,18 @@ class TapEndpoint:
         shortener = await runtime.shortener()
         code = scope["path"][1:]
         client = scope["client"][0] if scope.get("client") else ""
-        if runtime.throttle.blocked(client) and not shortener.issued(code):
+        if shortener.issued(code):
+            visitor = _visitor_of(scope["method"], _user_agent(scope))
+            result = await shortener.tap(code, visitor)
+        elif runtime.throttle.blocked(client):
             raise HTTPProblem(
                 429,
                 "too many taps on unknown links from this address",
                 headers={"retry-after": "60"},
             )
-        user_agent = ""
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                user_agent = value.decode("latin-1")
-                break
-        visitor = _visitor_of(scope["method"], user_agent)
-        result = await shortener.tap(code, visitor)
+        else:
+            # Answered without the store, and without classifying the agent either.
+            result = Tap(TapOutcome.UNKNOWN)
         if result.outcome is TapOutcome.REDIRECT and result.link is not None:
             location = result.link.target.encode()
             return 302, [(b"location", location), (b"cache-control", b"no-store")], b""
@@ -215,6 +214,13 @@ class TapEndpoint:
         if result.outcome is TapOutcome.EXPIRED:
             return 410, list(self._PAGE_HEADERS), EXPIRED_PAGE
         return 404, list(self._PAGE_HEADERS), NOT_FOUND_PAGE
+
+
+def _user_agent(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _problem_parts(
