@@ -30,6 +30,7 @@ from shortener.links import (
     InvalidSignature,
     MessageConflict,
     ShortenLimitReached,
+    Tap,
     TapOutcome,
     TooManyLinks,
     link_info,
@@ -234,14 +235,19 @@ class TapEndpoint:
         shortener = await runtime.shortener()
         path = scope["path"][1:]
         client = runtime.clients.of(scope)
-        if runtime.throttle.blocked(client) and not shortener.issued(path):
+        code = shortener.find_code(path)
+        if code is not None:
+            visitor = _visitor_of(scope["method"], _header(scope, b"user-agent"))
+            result = await shortener.tap(code, visitor)
+        elif runtime.throttle.blocked(client):
             raise HTTPProblem(
                 429,
                 "too many taps on unknown links from this address",
                 headers={"retry-after": "60"},
             )
-        visitor = _visitor_of(scope["method"], _header(scope, b"user-agent"))
-        result = await shortener.tap(path, visitor)
+        else:
+            # Answered without the store, and without classifying the agent either.
+            result = Tap(TapOutcome.UNKNOWN)
         if result.outcome is TapOutcome.REDIRECT and result.link is not None:
             location = result.link.target.encode()
             return 302, [(b"location", location), (b"cache-control", b"no-store")], b""

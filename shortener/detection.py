@@ -21,12 +21,14 @@ Twitter treats their text get the same result here:
 - The path of a t.co link is only its slug (at most 40 letters and digits) plus a query: t.co
   links are often followed by text such as `'s`, and a longer slug is not a t.co link at all.
 
-Every pattern is possessive and every loop moves on, so the time taken grows linearly with the
-length of the text, whatever it holds.
+Every pattern is possessive, every loop moves on and a run of path characters is read once however
+many links it holds, so the time taken grows linearly with the length of the text, whatever it
+holds.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -157,7 +159,9 @@ _BAD_LABEL = re.compile(r"(?<![^.])[-_.]|[-_](?![^.])")
 _PORT = re.compile(rf":[0-9]{{1,5}}(?![{_char_class(map(ord, _NOT_AFTER_HOST))}])")
 _PATH = re.compile(rf"[{_char_class(_PATH_CHAR)}]++")
 _BRACKET = re.compile(r"[()\[\]]")
-_OPENING = {")": "(", "]": "["}
+_CLOSING_OF = {"(": ")", "[": "]"}
+_NO_BRACKETS: list[int] = []
+_NO_CUTS = [0]
 _TCO_SLUG = re.compile(r"/[0-9A-Za-z]++")
 
 
@@ -246,43 +250,96 @@ def _valid_host(host: str) -> bool:
     return total <= _MAX_HOST_LENGTH
 
 
-def _balanced_end(text: str, start: int, stop: int) -> int:
-    """Where the path in `text[start:stop]` ends: before its first unbalanced bracket and before
-    the punctuation it ends in."""
-    cut = stop
-    open_at: list[tuple[int, str]] = []
-    for bracket in _BRACKET.finditer(text, start, stop):
-        char = bracket.group()
-        if char in "([":
-            open_at.append((bracket.start(), char))
-        elif open_at and open_at[-1][1] == _OPENING[char]:
-            open_at.pop()
-        else:
-            cut = bracket.start()
-            break
-    if open_at:
-        cut = open_at[0][0]
-    return start + len(text[start:cut].rstrip(_NOT_AT_END))
+class _Paths:
+    """Where the paths of one text end.
+
+    A path ends where its run of path characters ends, or before: at its first unbalanced
+    bracket. Links can follow one another inside one run (`a.co/(b.co/(c.co/(`), each ending at
+    a bracket, so each run is read once, with a table of where a path starting at any of its
+    brackets ends, rather than once for every link in it.
+    """
+
+    __slots__ = ("_brackets", "_cuts", "_next", "_run_end", "_run_start", "_text")
+
+    # The brackets of the current run; for a path starting at each of them (and at the run's
+    # end), the index of the bracket it stops before, len(_brackets) when none; and the first
+    # bracket after the start of the last path read.
+    _brackets: list[int]
+    _cuts: list[int]
+    _next: int
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        # The other fields are set with the first run.
+        self._run_start = self._run_end = 0
+
+    def run_end(self, start: int) -> int:
+        """Where the run of path characters at `text[start]` ends."""
+        if not self._run_start <= start < self._run_end:
+            text = self._text
+            found = _PATH.match(text, start)
+            end = start if found is None else found.end()
+            self._run_start, self._run_end, self._next = start, end, 0
+            if _BRACKET.search(text, start, end) is None:
+                # Most paths hold no bracket at all.
+                self._brackets, self._cuts = _NO_BRACKETS, _NO_CUTS
+            else:
+                self._brackets = [
+                    bracket.start() for bracket in _BRACKET.finditer(text, start, end)
+                ]
+                self._cuts = self._cut_table()
+        return self._run_end
+
+    def _cut_table(self) -> list[int]:
+        text, brackets = self._text, self._brackets
+        count = len(brackets)
+        cuts = [count] * (count + 1)
+        # From the right: a path starting at a closing bracket stops before it; one starting
+        # at an opening bracket goes on past its match, if the path after the opening bracket
+        # stops right at that match, and stops before the opening bracket otherwise.
+        for index in range(count - 1, -1, -1):
+            char = text[brackets[index]]
+            cuts[index] = index
+            if char in _CLOSING_OF:
+                after = cuts[index + 1]
+                if after < count and text[brackets[after]] == _CLOSING_OF[char]:
+                    cuts[index] = cuts[after + 1]
+        return cuts
+
+    def balanced_end(self, start: int) -> int:
+        """Where the path at `text[start]` ends: before its first unbalanced bracket and before
+        the punctuation it ends in."""
+        stop = self.run_end(start)
+        brackets = self._brackets
+        if brackets:
+            index = self._next
+            # Links come in order, so the first bracket of each path is found by moving on
+            # from that of the one before.
+            if index and brackets[index - 1] >= start:
+                index = bisect.bisect_left(brackets, start)
+            while index < len(brackets) and brackets[index] < start:
+                index += 1
+            self._next = index
+            cut = self._cuts[index]
+            if cut < len(brackets):
+                stop = brackets[cut]
+        return start + len(self._text[start:stop].rstrip(_NOT_AT_END))
+
+    def end(self, start: int, tco: bool) -> int | None:
+        """Where the path, query or fragment at `text[start]` ends; None if it makes the link
+        invalid."""
+        if tco:
+            slug = _TCO_SLUG.match(self._text, start)
+            if slug is not None:
+                if slug.end() - start - 1 > _MAX_TCO_SLUG_LENGTH:
+                    return None
+                if not self._text.startswith("?", slug.end()):
+                    return slug.end()
+                return self.balanced_end(slug.end())
+        return self.balanced_end(start)
 
 
-def _path_end(text: str, start: int, tco: bool) -> int | None:
-    """Where the path, query or fragment at `text[start]` ends; None if it makes the link
-    invalid."""
-    stop = _PATH.match(text, start)
-    if stop is None:
-        return start
-    if tco:
-        slug = _TCO_SLUG.match(text, start)
-        if slug is not None:
-            if slug.end() - start - 1 > _MAX_TCO_SLUG_LENGTH:
-                return None
-            if not text.startswith("?", slug.end()):
-                return slug.end()
-            return _balanced_end(text, slug.end(), stop.end())
-    return _balanced_end(text, start, stop.end())
-
-
-def _link_end(text: str, match: re.Match[str]) -> int | None:
+def _link_end(text: str, match: re.Match[str], paths: _Paths) -> int | None:
     """Where the link found by `_CANDIDATE` ends, or None if it is not a link after all."""
     group = "host" if match.group("scheme") else "bare"
     region = match.group(group)
@@ -294,7 +351,7 @@ def _link_end(text: str, match: re.Match[str]) -> int | None:
     if text.startswith(":", end) and (port := _PORT.match(text, end)) is not None:
         end = port.end()
     if end < len(text) and text[end] in "/?#":
-        return _path_end(text, end, host.lower() == "t.co")
+        return paths.end(end, host.lower() == "t.co")
     return end
 
 
@@ -304,6 +361,7 @@ def find_links(text: str) -> list[FoundLink]:
     if "." not in text:
         return []
     found: list[FoundLink] = []
+    paths = _Paths(text)
     backwards = ""
     position = 0
     while (anchor := _ANCHOR.search(text, position)) is not None:
@@ -318,7 +376,7 @@ def find_links(text: str) -> list[FoundLink]:
         # Only the scheme or first label of a candidate can start it: the lookbehinds in
         # _CANDIDATE reject every position in between. A start before `position` was tried.
         match = _CANDIDATE.match(text, start) if start >= position else None
-        end = None if match is None else _link_end(text, match)
+        end = None if match is None else _link_end(text, match, paths)
         if end is None:
             position = at + 1
         else:

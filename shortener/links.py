@@ -542,17 +542,14 @@ class Shortener:
             return None
         return link
 
-    def issued(self, path: str) -> bool:
-        """Whether a tapped path starts with a code this service made (it may have expired
-        since); no I/O."""
-        return self.codec.decode_leading(path) is not None
+    def find_code(self, path: str) -> tuple[str, int] | None:
+        """The code this service made (it may have expired since) that a tapped path is or
+        starts with (see `CodeCodec.decode_leading`), with its serial; no I/O."""
+        return self.codec.decode_leading(path)
 
-    async def tap(self, path: str, visitor: Visitor) -> Tap:
-        """A tap on a short code, or on a path that starts with one (see
-        `CodeCodec.decode_leading`): where it leads, its click recorded if it is tracked."""
-        found = self.codec.decode_leading(path)
-        if found is None:
-            return Tap(TapOutcome.UNKNOWN)
+    async def tap(self, found: tuple[str, int], visitor: Visitor) -> Tap:
+        """A tap on a code that `find_code` found: where it leads, its click recorded if it
+        is tracked."""
         code, serial = found
         link = await self.store.tap_link(serial, visitor.counter, int(self.clock()), "ut")
         if link is None:

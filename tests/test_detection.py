@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortener import tlds
+from shortener import detection, tlds
 from shortener.detection import FoundLink, find_links
 
 # The conformance data is kept outside the repository, in the shared folder beside the checkout.
@@ -329,6 +329,38 @@ PATHOLOGICAL = {
 def test_pathological_inputs_finish(text: str) -> None:
     for link in find_links(text):
         assert text[link.start : link.end] == link.url
+
+
+# Where a path ends, for any brackets in it: as a scan with a stack finds it, from every start.
+
+
+def _path_end_by_scanning(text: str, start: int) -> int:
+    stop = start
+    while stop < len(text) and text[stop] != " ":
+        stop += 1
+    cut, opened = stop, []
+    for index in range(start, stop):
+        char = text[index]
+        if char in "([":
+            opened.append((index, char))
+        elif char in ")]":
+            if not opened or opened[-1][1] != {")": "(", "]": "["}[char]:
+                cut = index
+                break
+            opened.pop()
+    if opened:
+        cut = opened[0][0]
+    return start + len(text[start:cut].rstrip(",."))
+
+
+@settings(max_examples=1000)
+@given(st.text("()[]a., ", max_size=40), st.lists(st.integers(0, 41), max_size=6))
+def test_paths_end_before_their_first_unbalanced_bracket(body: str, starts: list[int]) -> None:
+    text = "/" + body
+    paths = detection._Paths(text)
+    # Like find_links, one reader is asked for paths in order along the text.
+    for start in sorted({start for start in starts if start < len(text) and text[start] != " "}):
+        assert paths.balanced_end(start) == _path_end_by_scanning(text, start)
 
 
 # The TLD list and its refresh command.
