@@ -343,6 +343,7 @@ def set_everywhere(cluster: LocalCluster, name: str, value: str) -> None:
             admin.config_set(name, value)
 
 
+@pytest.mark.timeout(120)
 async def test_a_master_down_without_a_failover(
     client: httpx.AsyncClient, cluster: LocalCluster
 ) -> None:
@@ -395,6 +396,7 @@ async def test_a_master_down_without_a_failover(
     assert (await client.get("/readyz")).status_code == 200
 
 
+@pytest.mark.timeout(120)
 async def test_a_master_fails_over_and_every_link_is_served_again(
     client: httpx.AsyncClient, cluster: LocalCluster
 ) -> None:

@@ -174,6 +174,7 @@ def test_tag_bits_look_uniform() -> None:
     assert all(0.45 * samples < count < 0.55 * samples for count in counts)
 
 
+@pytest.mark.timeout(120)
 def test_allocators_in_many_processes_never_share_a_serial(redis_server: RedisServer) -> None:
     # Spawned, not forked: each process has its own interpreter, event loop and Redis
     # connections, as the workers of a service have.

@@ -83,6 +83,7 @@ async def shorten_many(client: httpx.AsyncClient, count: int) -> list[dict[str, 
     return [result["links"][0] for result in response.json()["results"]]
 
 
+@pytest.mark.timeout(60)
 async def test_redis_killed_mid_traffic_then_back(
     faulty_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:
@@ -164,6 +165,7 @@ async def timed(
     return response, time.monotonic() - started
 
 
+@pytest.mark.timeout(60)
 async def test_a_hung_redis_answers_503_within_the_timeout(
     faulty_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:
@@ -203,6 +205,7 @@ async def test_a_hung_redis_answers_503_within_the_timeout(
     assert response.status_code == 302
 
 
+@pytest.mark.timeout(60)
 async def test_forged_codes_are_refused_without_redis_and_real_ones_wait_for_it(
     own_redis: RedisServer,
     client_for: Callable[[Settings], Any],
@@ -256,6 +259,7 @@ async def test_the_service_starts_while_redis_is_down_and_recovers(
         later.stop()
 
 
+@pytest.mark.timeout(120)
 def test_sigterm_under_load_loses_no_acknowledged_click(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -156,6 +157,7 @@ async def test_concurrent_first_requests_with_one_message_id_get_one_set_of_code
     assert len(await link_fields(redis)) == 1
 
 
+@pytest.mark.timeout(120)
 async def test_one_message_id_raced_across_processes_gets_one_answer(
     redis: aioredis.Redis, redis_server: RedisServer, tmp_path: Path
 ) -> None:

@@ -515,6 +515,7 @@ async def test_interactions_page_oldest_first_with_a_cursor(client: httpx.AsyncC
     assert (await client.get("/v1/interactions")).status_code == 401
 
 
+@pytest.mark.timeout(60)
 async def test_a_thousand_concurrent_taps_make_a_thousand_interactions(
     client: httpx.AsyncClient,
 ) -> None:
