@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import itertools
+import multiprocessing
 import random
 import string
+from multiprocessing.queues import Queue
 from typing import Any
 
 import httpx
@@ -22,13 +23,14 @@ from shortener.codes import (
     SERIAL_BANDS,
     TAG_BITS,
     CodeCodec,
-    SerialAllocator,
 )
-from shortener.store import Store
+from tests import allocator_process
 from tests.conftest import AUTH
+from tests.redis_servers import RedisServer
 
 SECRET = b"k" * 32
 codec = CodeCodec(SECRET)
+ALLOCATING_PROCESSES = 4
 
 
 def _number(code: str) -> int:
@@ -172,17 +174,32 @@ def test_tag_bits_look_uniform() -> None:
     assert all(0.45 * samples < count < 0.55 * samples for count in counts)
 
 
-async def test_allocators_in_many_processes_never_share_a_serial(redis: aioredis.Redis) -> None:
-    store = Store(redis, timeout=2)
-    allocators = [SerialAllocator(store.reserve_blocks) for _ in range(4)]
-
-    async def take(allocator: SerialAllocator, size: int) -> list[int]:
-        return await allocator.allocate(size)
-
-    batches = await asyncio.gather(
-        *(take(allocators[i % 4], random.choice((1, 3, 700))) for i in range(80))
-    )
+@pytest.mark.timeout(120)
+def test_allocators_in_many_processes_never_share_a_serial(redis_server: RedisServer) -> None:
+    # Spawned, not forked: each process has its own interpreter, event loop and Redis
+    # connections, as the workers of a service have.
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(ALLOCATING_PROCESSES)
+    results: Queue[list[int]] = context.Queue()
+    processes = [
+        context.Process(
+            target=allocator_process.allocate, args=(redis_server.url, seed, start, results)
+        )
+        for seed in range(ALLOCATING_PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        batches = [results.get(timeout=allocator_process.START_SECONDS) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(10)
+            if process.exitcode is None:
+                process.kill()
+                process.join()
+    assert [process.exitcode for process in processes] == [0] * len(processes)
     serials = [serial for batch in batches for serial in batch]
+    assert all(batches)
     assert len(serials) == len(set(serials))
     assert min(serials) >= 1
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
+import string
 import threading
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +22,22 @@ from redis import Redis as SyncRedis
 
 from shortener.config import Settings
 from shortener.signing import LinkSigner
+from shortener.store import interactions_key
 from tests import service
 from tests.conftest import AUTH, BASE_URL
 from tests.redis_servers import RedisServer, free_port
 
+# Taps of the mid-traffic outage: tappers at once, and at most this many taps each.
+TAPPERS = 20
+TAPS_PER_TAPPER = 200
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 # A guard against hangs, far above any answer's real time; not a latency assertion.
 HANG_GUARD_SECONDS = 15
+# The Redis deadline of the apps these tests break Redis under.
+FAULT_TIMEOUT_SECONDS = 0.5
+# How long an answer may take when Redis does not answer: the deadline of a round trip or
+# two, with room for a slow machine. A deadline ignored or multiplied goes far past it.
+ANSWER_BOUND_SECONDS = FAULT_TIMEOUT_SECONDS * 3 + 1
 
 
 @pytest.fixture
@@ -43,7 +56,7 @@ async def faulty_client(
     make_settings: Callable[..., Settings],
 ) -> AsyncIterator[httpx.AsyncClient]:
     client: httpx.AsyncClient = await client_for(
-        make_settings(redis_url=own_redis.url, redis_timeout_seconds=0.5)
+        make_settings(redis_url=own_redis.url, redis_timeout_seconds=FAULT_TIMEOUT_SECONDS)
     )
     yield client
 
@@ -70,23 +83,40 @@ async def shorten_many(client: httpx.AsyncClient, count: int) -> list[dict[str, 
     return [result["links"][0] for result in response.json()["results"]]
 
 
+@pytest.mark.timeout(60)
 async def test_redis_killed_mid_traffic_then_back(
     faulty_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:
     client = faulty_client
     links = await shorten_many(client, 200)
+    tracked = {link["code"] for link in links if link["tracked"]}
+    assert 0 < len(tracked) < len(links)
+    answers: list[tuple[str, int]] = []
+    killed = asyncio.Event()
 
-    async def tap(link: dict[str, Any]) -> int:
-        response = await call(client, "GET", f"/{link['code']}", headers={"user-agent": PHONE})
-        if response.status_code == 503:
-            assert_unavailable(response)
-        return response.status_code
+    async def tapper(worker: int) -> None:
+        # Taps go on until this tapper has seen the outage, a bounded number of them.
+        for i in range(TAPS_PER_TAPPER):
+            link = links[(worker * 31 + i) % len(links)]
+            response = await call(client, "GET", f"/{link['code']}", headers={"user-agent": PHONE})
+            if response.status_code == 503:
+                assert_unavailable(response)
+            answers.append((link["code"], response.status_code))
+            if killed.is_set() and response.status_code == 503:
+                return
 
-    taps = [asyncio.ensure_future(tap(link)) for link in links * 3]
-    await asyncio.sleep(0.01)
+    tappers = [asyncio.ensure_future(tapper(n)) for n in range(TAPPERS)]
+    # Redis dies while taps are being answered, after a good number of them were.
+    deadline = asyncio.get_running_loop().time() + HANG_GUARD_SECONDS
+    while sum(status == 302 for _, status in answers) < 100:
+        assert asyncio.get_running_loop().time() < deadline, answers[-5:]
+        assert not all(tapper.done() for tapper in tappers), answers[-5:]
+        await asyncio.sleep(0.005)
     own_redis.kill()
-    statuses = await asyncio.gather(*taps)
-    assert set(statuses) <= {302, 503}
+    killed.set()
+    await asyncio.gather(*tappers)
+    statuses = Counter(status for _, status in answers)
+    assert set(statuses) == {302, 503}, statuses
 
     assert_unavailable(await call(client, "GET", f"/{links[0]['code']}"))
     assert_unavailable(
@@ -107,6 +137,18 @@ async def test_redis_killed_mid_traffic_then_back(
         if (await call(client, "GET", "/readyz")).status_code == 200:
             break
         await asyncio.sleep(0.1)
+    # Every tracked tap answered 302 had its click written (and fsynced) first, so the
+    # restarted Redis has it; a tap answered 503 may have been stored before the answer failed.
+    with SyncRedis.from_url(own_redis.url) as redis:
+        clicks = Counter(
+            fields[b"k"].decode() for _, fields in redis.xrange(interactions_key("org-a"))
+        )
+    redirected = Counter(code for code, status in answers if status == 302 and code in tracked)
+    attempted = Counter(code for code, _ in answers if code in tracked)
+    assert redirected, statuses
+    for code in attempted:
+        assert redirected[code] <= clicks[code] <= attempted[code], code
+    assert set(clicks) <= tracked
     # Every link acknowledged before the outage resolves after it, with no restart.
     for link in links:
         response = await call(client, "GET", f"/{link['code']}")
@@ -115,24 +157,44 @@ async def test_redis_killed_mid_traffic_then_back(
     assert len(await shorten_many(client, 3)) == 3
 
 
+async def timed(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await call(client, method, url, **kwargs)
+    return response, time.monotonic() - started
+
+
+@pytest.mark.timeout(60)
 async def test_a_hung_redis_answers_503_within_the_timeout(
     faulty_client: httpx.AsyncClient, own_redis: RedisServer
 ) -> None:
     links = await shorten_many(faulty_client, 2)
+    tracked = next(link for link in links if link["tracked"])
+    plain = next(link for link in links if not link["tracked"])
     assert own_redis.process is not None
     os.kill(own_redis.process.pid, signal.SIGSTOP)
     try:
-        assert_unavailable(await call(faulty_client, "GET", f"/{links[0]['code']}"))
-        assert_unavailable(
-            await call(
-                faulty_client,
+        for method, url, kwargs in [
+            ("GET", f"/{plain['code']}", {}),
+            ("GET", f"/{tracked['code']}", {"headers": {"user-agent": PHONE}}),
+            ("GET", tracked["tracking_url"][len(BASE_URL) :], {}),
+            ("POST", "/v1/messages/shorten", {"json": {"body": "https://a.example/"}}),
+            (
                 "POST",
-                "/v1/messages/shorten",
-                json={"body": "https://a.example/"},
-                headers=AUTH,
-            )
-        )
-        assert_unavailable(await call(faulty_client, "GET", "/readyz"))
+                "/v1/messages/batch",
+                {"json": {"messages": [{"body": "https://b.example/"}]}},
+            ),
+            ("PUT", "/v1/contacts/c-1/consent", {"json": {"tracking": False}}),
+            ("GET", "/v1/interactions", {}),
+            ("GET", f"/v1/links/{links[0]['code']}", {}),
+            ("GET", "/readyz", {}),
+        ]:
+            kwargs.setdefault("headers", AUTH)
+            response, seconds = await timed(faulty_client, method, url, **kwargs)
+            assert_unavailable(response)
+            # Answered at about the configured deadline, not at some multiple of it.
+            assert seconds <= ANSWER_BOUND_SECONDS, (method, url, seconds)
     finally:
         os.kill(own_redis.process.pid, signal.SIGCONT)
     for _ in range(100):
@@ -141,6 +203,43 @@ async def test_a_hung_redis_answers_503_within_the_timeout(
             break
         await asyncio.sleep(0.1)
     assert response.status_code == 302
+
+
+@pytest.mark.timeout(60)
+async def test_forged_codes_are_refused_without_redis_and_real_ones_wait_for_it(
+    own_redis: RedisServer,
+    client_for: Callable[[Settings], Any],
+    make_settings: Callable[..., Settings],
+) -> None:
+    client = await client_for(
+        make_settings(
+            redis_url=own_redis.url,
+            redis_timeout_seconds=FAULT_TIMEOUT_SECONDS,
+            miss_limit_per_minute=10_000,
+        )
+    )
+    links = await shorten_many(client, 4)
+    code = links[0]["code"]
+    forged = [code[:i] + c + code[i + 1 :] for i in range(len(code)) for c in "aZ9" if c != code[i]]
+    forged += ["".join(random.choices(string.ascii_letters, k=len(code))) for _ in range(50)]
+    forged += [code[:-1], "0" + code[1:], "Guess12345"]
+    assert own_redis.process is not None
+    # A hung Redis rather than a dead one: a command sent to it takes the whole deadline,
+    # even one whose failure would be ignored.
+    os.kill(own_redis.process.pid, signal.SIGSTOP)
+    try:
+        # A code is checked before the store is asked anything, with whatever command: without
+        # a store, forged codes are still a quick 404, while issued ones need it (503).
+        for path in forged:
+            response, seconds = await timed(client, "GET", f"/{path}")
+            assert response.status_code == 404, path
+            # Far below the deadline that any command to the hung Redis would take.
+            assert seconds < FAULT_TIMEOUT_SECONDS / 2, (path, seconds)
+        paths = [f"/{link['code']}{rest}" for link in links for rest in ("", "/more")]
+        for response in await asyncio.gather(*(call(client, "GET", path) for path in paths)):
+            assert_unavailable(response)
+    finally:
+        os.kill(own_redis.process.pid, signal.SIGCONT)
 
 
 async def test_the_service_starts_while_redis_is_down_and_recovers(
@@ -167,6 +266,7 @@ async def test_the_service_starts_while_redis_is_down_and_recovers(
         later.stop()
 
 
+@pytest.mark.timeout(120)
 def test_sigterm_under_load_loses_no_acknowledged_click(
     own_redis: RedisServer, tmp_path: Path
 ) -> None:
@@ -211,7 +311,9 @@ def test_sigterm_under_load_loses_no_acknowledged_click(
         for thread in threads:
             thread.start()
         started.wait(10)
+        deadline = time.monotonic() + HANG_GUARD_SECONDS
         while acknowledged < 100:
+            assert time.monotonic() < deadline, (acknowledged, failures[:5])
             threading.Event().wait(0.01)
         running.process.send_signal(signal.SIGTERM)
         for thread in threads:

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
+import random
 import re
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis import Redis as SyncRedis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shortener.app import create_app
 from shortener.config import Settings
 from shortener.interactions import ClickRecorder, Visitor
-from shortener.store import LinkKind, Store, StoredLink
+from shortener.store import LinkKind, Store, StoredLink, interactions_key
+from tests import service
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
+from tests.redis_servers import RedisServer
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 PREVIEWS = [
@@ -43,10 +51,14 @@ async def shorten(client: httpx.AsyncClient, **message: Any) -> dict[str, Any]:
     return result
 
 
+MAX_PAGES = 100
+
+
 async def interactions(client: httpx.AsyncClient, auth: dict[str, str] = AUTH) -> list[Any]:
     found: list[Any] = []
     after = None
-    while True:
+    # A cursor that stops moving would page forever; no test stores this many pages.
+    for _ in range(MAX_PAGES):
         params = {"limit": "1000", **({"after": after} if after else {})}
         page = await client.get("/v1/interactions", params=params, headers=auth)
         assert page.status_code == 200, page.text
@@ -55,6 +67,7 @@ async def interactions(client: httpx.AsyncClient, auth: dict[str, str] = AUTH) -
         if not body["interactions"]:
             return found
         after = body["next"]
+    raise AssertionError(f"interactions did not end within {MAX_PAGES} pages")
 
 
 def relative(url: str) -> str:
@@ -102,18 +115,82 @@ async def test_text_tracking_follows_consent_and_non_trackable(
     assert len(clicks) == (1 if tracked else 0)
 
 
-async def test_a_tracked_tap_is_recorded_before_the_redirect(client: httpx.AsyncClient) -> None:
-    result = await shorten(
-        client, message_id="m-7", body="Go https://shop.example.com/p?id=1", recipient=CONSENTED
-    )
-    link = result["links"][0]
-    before = datetime.now(UTC)
-    response = await tap(client, link["short_url"])
-    assert response.status_code == 302
-    assert response.headers["location"] == "https://shop.example.com/p?id=1"
-    # No waiting: the interaction was stored before the 302 was sent.
-    (click,) = await interactions(client)
-    assert click["type"] == "click"
+class StreamLengthAtResponseStart:
+    """Wraps the app and reads the length of an org's interaction stream at the moment each
+    response starts, before the status line could leave.
+
+    httpx's in-process transport waits for the whole ASGI call, so only this shows whether a
+    click was stored before its redirect or after. The read is synchronous on purpose: it
+    blocks the event loop, so that nothing the app left to run later can run before it.
+    """
+
+    def __init__(self, app: ASGIApp, redis_url: str, org: str) -> None:
+        self.app = app
+        self.redis = SyncRedis.from_url(redis_url)
+        self.key = interactions_key(org)
+        self.lengths: list[int] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.lengths.append(int(self.redis.xlen(self.key)))
+            await send(message)
+
+        await self.app(scope, receive, watched)
+
+
+@contextlib.asynccontextmanager
+async def watched_client(
+    settings: Settings, org: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, StreamLengthAtResponseStart]]:
+    app = create_app(settings)
+    watcher = StreamLengthAtResponseStart(app, settings.redis_url or "", org)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=watcher)
+            async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+                yield client, watcher
+    finally:
+        watcher.redis.close()
+
+
+def cut_short(tracking_url: str) -> str:
+    """A tracked link as a client that drops its `digest` sends it."""
+    parts = urlsplit(tracking_url)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    del query["digest"]
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+async def test_a_tracked_tap_is_recorded_before_the_redirect(
+    redis: aioredis.Redis, make_settings: Callable[..., Settings]
+) -> None:
+    async with watched_client(make_settings(), "org-a") as (client, watcher):
+        text = await shorten(
+            client, message_id="m-7", body="Go https://shop.example.com/p?id=1", recipient=CONSENTED
+        )
+        mail = await shorten(client, message_id="m-9", content_type="html", body=HTML,
+                             recipient=CONSENTED)  # fmt: skip
+        link = text["links"][0]
+        pixel = re.search(r'<img src="([^"]+)"', mail["body"])
+        assert pixel is not None
+        before = datetime.now(UTC)
+        watcher.lengths.clear()
+        # The short code, its signed tracked link, that link cut short, and an open pixel:
+        # each answer starts only once its interaction is in the stream.
+        for url in (
+            link["short_url"],
+            link["tracking_url"],
+            cut_short(link["tracking_url"]),
+            pixel.group(1),
+        ):
+            response = await tap(client, url)
+            assert response.status_code in (200, 302), url
+            assert watcher.lengths[-1] == await redis.xlen(interactions_key("org-a")), url
+        assert watcher.lengths == [1, 2, 3, 4]
+        assert response.headers["content-type"] == "image/gif"
+        click, *_, opened = await interactions(client)
+    assert click["type"] == "click" and opened["type"] == "open"
     assert click["contact_id"] == "c-42"
     assert click["message_id"] == "m-7"
     assert click["url"] == "https://shop.example.com/p?id=1"
@@ -137,21 +214,68 @@ async def test_the_tracked_link_records_a_click_and_redirects(client: httpx.Asyn
     assert len(await interactions(client)) == 1
 
 
-async def test_opting_out_after_sending_makes_clicks_anonymous(client: httpx.AsyncClient) -> None:
-    result = await shorten(
-        client, message_id="m-8", body="https://shop.example.com/y", recipient=CONSENTED
+async def stream_entries(redis: aioredis.Redis, org: str) -> list[dict[str, str]]:
+    """The org's interactions as stored: every field of every stream entry."""
+    return [
+        {key.decode(): value.decode() for key, value in fields.items()}
+        for _, fields in await redis.xrange(interactions_key(org))
+    ]
+
+
+def set_consent_elsewhere(running: service.Service, contact_id: str, tracking: bool) -> None:
+    response = httpx.put(
+        f"{running.base_url}/v1/contacts/{contact_id}/consent",
+        json={"tracking": tracking},
+        headers=service.AUTH,
+        timeout=10,
     )
-    response = await client.put("/v1/contacts/c-42/consent", json={"tracking": False}, headers=AUTH)
-    assert response.status_code == 204
-    assert (await tap(client, result["links"][0]["short_url"])).status_code == 302
-    (click,) = await interactions(client)
-    assert click["contact_id"] is None
-    assert click["message_id"] is None and click["code"] is None and click["link_id"] is None
-    assert click["url"] == "https://shop.example.com/y"
-    # Opting in again identifies later clicks again.
-    await client.put("/v1/contacts/c-42/consent", json={"tracking": True}, headers=AUTH)
-    await tap(client, result["links"][0]["short_url"])
-    assert (await interactions(client))[-1]["contact_id"] == "c-42"
+    assert response.status_code == 204, response.text
+
+
+# Fields of an interaction that tell nothing about who tapped: type, URL, bot, campaign.
+ANONYMOUS_FIELDS = {"t", "u", "b", "g"}
+
+
+async def test_opting_out_after_sending_makes_clicks_anonymous(
+    client: httpx.AsyncClient, redis: aioredis.Redis, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    contact, message_id = "contact-7f3a", "msg-91b2"
+    result = await shorten(
+        client,
+        message_id=message_id,
+        campaign="spring-sale",
+        body="https://shop.example.com/y",
+        recipient={"contact_id": contact, "tracking_consent": True},
+    )
+    link = result["links"][0]
+    assert (await tap(client, link["short_url"])).status_code == 302
+    (identified,) = await stream_entries(redis, "org-a")
+    assert identified["p"] == contact and identified["m"] == message_id
+    # Consent changes in another process of the service: what this one may have seen of the
+    # contact must not outlive it.
+    env = service.service_env(redis_server.url, tmp_path / "elsewhere")
+    with service.running_service(env) as elsewhere:
+        set_consent_elsewhere(elsewhere, contact, tracking=False)
+        for url in (link["short_url"], link["tracking_url"], cut_short(link["tracking_url"])):
+            assert (await tap(client, url)).status_code == 302, url
+        anonymous = (await stream_entries(redis, "org-a"))[1:]
+        assert len(anonymous) == 3
+        for entry in anonymous:
+            # Nothing stored with the click points back to the person, in any field.
+            assert set(entry) <= ANONYMOUS_FIELDS, entry
+            for value in entry.values():
+                for identifying in (contact, message_id, link["code"]):
+                    assert identifying not in value, entry
+            assert entry["u"] == "https://shop.example.com/y" and entry["g"] == "spring-sale"
+        clicks = (await interactions(client))[1:]
+        assert all(click["contact_id"] is None for click in clicks)
+        assert all(click["message_id"] is None and click["code"] is None for click in clicks)
+        assert all(click["link_id"] is None for click in clicks)
+        # Opting in again identifies later clicks again.
+        set_consent_elsewhere(elsewhere, contact, tracking=True)
+    await tap(client, link["short_url"])
+    assert (await interactions(client))[-1]["contact_id"] == contact
+    assert (await stream_entries(redis, "org-a"))[-1]["p"] == contact
 
 
 async def test_consent_is_per_org(client: httpx.AsyncClient) -> None:
@@ -391,35 +515,57 @@ async def test_interactions_page_oldest_first_with_a_cursor(client: httpx.AsyncC
     assert (await client.get("/v1/interactions")).status_code == 401
 
 
+@pytest.mark.timeout(60)
 async def test_a_thousand_concurrent_taps_make_a_thousand_interactions(
     client: httpx.AsyncClient,
 ) -> None:
     messages = [
-        {"body": f"https://shop.example.com/c/{i}", "recipient": CONSENTED} for i in range(50)
+        {"body": f"https://shop.example.com/c/{i}", "recipient": CONSENTED} for i in range(200)
     ]
     response = await client.post("/v1/messages/batch", json={"messages": messages}, headers=AUTH)
-    urls = [r["links"][0]["short_url"] for r in response.json()["results"]]
-    targets = itertools.islice(itertools.cycle(urls), 1000)
-    responses = await asyncio.gather(*(tap(client, url) for url in targets))
-    assert all(r.status_code == 302 for r in responses)
+    links = [result["links"][0] for result in response.json()["results"]]
+    target_of = {link["code"]: link["url"] for link in links}
+    assert len(set(target_of.values())) == len(links) == 200
+    tapped = [link for link in links for _ in range(5)]
+    random.Random(13).shuffle(tapped)
+    responses = await asyncio.gather(*(tap(client, link["short_url"]) for link in tapped))
+    # Each answer leads where its own link does, whatever else was tapped at the same time.
+    for link, answer in zip(tapped, responses, strict=True):
+        assert answer.status_code == 302
+        assert answer.headers["location"] == link["url"], link["code"]
     recorded = await interactions(client)
     assert len(recorded) == 1000
     assert len({item["id"] for item in recorded}) == 1000
+    # And each interaction is of a link that was tapped, as often as it was tapped.
+    assert Counter(item["code"] for item in recorded) == Counter(link["code"] for link in tapped)
+    for item in recorded:
+        assert item["url"] == target_of[item["code"]], item
 
 
 async def test_interactions_older_than_the_retention_are_trimmed(
     redis: aioredis.Redis,
 ) -> None:
+    # Stream ids are Redis' own clock, so the recorder runs on the real one, with a retention
+    # of a second.
     now = time.time()
     store = Store(redis, timeout=2)
     link = StoredLink(
         LinkKind.TRACKED_SHORT, "org-t", "https://a.example/", int(now), int(now) + 99
     )
-    recorder = ClickRecorder(store, window_seconds=3600, retain_seconds=60, clock=lambda: now)
-    for _ in range(250):
-        await recorder.record(link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON)
+    recorder = ClickRecorder(store, window_seconds=3600, retain_seconds=1)
+
+    async def click() -> str | None:
+        return await recorder.record(
+            link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON
+        )
+
+    old = [await click() for _ in range(250)]
     assert await redis.xlen("{o:org-t}:ix") == 250
-    # A minute later the old ones are due: Redis drops them by whole stream nodes (of 100).
-    recorder.clock = lambda: now + 61
-    await recorder.record(link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON)
-    assert await redis.xlen("{o:org-t}:ix") <= 51
+    await asyncio.sleep(1.2)
+    recent = [await click() for _ in range(30)]
+    # Redis drops old entries by whole stream nodes (of 100), so fewer than a node's worth of
+    # them may stay; every recent one stays.
+    kept = [entry_id.decode() for entry_id, _ in await redis.xrange("{o:org-t}:ix")]
+    assert kept[-len(recent) :] == recent
+    assert set(kept[: -len(recent)]) <= set(old)
+    assert len(kept) < 100 + len(recent)
