@@ -65,7 +65,7 @@ from harness import (
 from reference_apps import FIXED_TARGET
 from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
-from shortener.embedded import server_binary
+from shortener.store.embedded import server_binary
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / "results.md"

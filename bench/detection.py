@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shortener.detection import find_links
+from shortener.text.detection import find_links
 
 BODY_LENGTH = 1600
 LINKS = (

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import redis
 
-from shortener.embedded import COMPACT_HASH_CONFIG, server_binary
+from shortener.store.embedded import COMPACT_HASH_CONFIG, server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 START_SECONDS = 30.0

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from shortener import embedded
 from shortener.config import (
     BASE_URL_ENV,
     DEFAULT_HOST,
@@ -27,12 +26,13 @@ from shortener.config import (
     load_settings,
 )
 from shortener.credentials import with_credentials
-from shortener.links import link_info
+from shortener.domain.links import link_info
+from shortener.http.observability import log_config
 from shortener.metrics import MULTIPROCESS_ENV
-from shortener.observability import log_config
-from shortener.parsing import whole_number
 from shortener.runtime import open_runtime
-from shortener.store import StoreUnavailable
+from shortener.store import embedded
+from shortener.store.store import StoreUnavailable
+from shortener.text.parsing import whole_number
 
 _DURATION = re.compile(r"([^a-z]*)([a-z]*)")
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3600, "m": 60, "s": 1}
@@ -43,7 +43,7 @@ _EXPIRING_DEFAULT_SECONDS = 7 * 86_400
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from shortener.server import BoundedHttpProtocol
+    from shortener.http.server import BoundedHttpProtocol
 
     # Library warnings go through logging, so that the log stays JSON lines.
     logging.captureWarnings(True)
@@ -64,7 +64,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"Embedded Redis at {server.socket_path}", flush=True)
     try:
         uvicorn.run(
-            "shortener.app:create_app",
+            "shortener.http.app:create_app",
             factory=True,
             host=args.host,
             port=args.port,

@@ -20,7 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from shortener.parsing import whole_number
+from shortener.text.parsing import whole_number
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "shortener.toml"
 ENV_PREFIX = "SHORTENER_"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from shortener.config import Settings, SettingsError
 from shortener.datadir import create_private, make_private, read_private
-from shortener.parsing import whole_number
+from shortener.text.parsing import whole_number
 
 DEV_ORG = "dev"
 API_KEYS_FILE = "api-keys"

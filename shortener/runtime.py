@@ -10,16 +10,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from shortener import embedded
-from shortener.auth import ApiKeys
-from shortener.clients import ClientAddresses
-from shortener.codes import CodeCodec
 from shortener.config import Settings
-from shortener.interactions import ClickRecorder
-from shortener.links import LinkPolicy, Shortener
-from shortener.signing import LinkSigner
-from shortener.store import Store, StoreUnavailable, connect
-from shortener.throttle import MissThrottle
+from shortener.domain.codes import CodeCodec
+from shortener.domain.interactions import ClickRecorder
+from shortener.domain.links import LinkPolicy, Shortener
+from shortener.domain.signing import LinkSigner
+from shortener.http.auth import ApiKeys
+from shortener.http.clients import ClientAddresses
+from shortener.http.throttle import MissThrottle
+from shortener.store import embedded
+from shortener.store.store import Store, StoreUnavailable, connect
 
 log = logging.getLogger("shortener")
 

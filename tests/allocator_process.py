@@ -9,8 +9,8 @@ from multiprocessing.synchronize import Barrier
 
 import redis.asyncio as aioredis
 
-from shortener.codes import SerialAllocator
-from shortener.store import Store
+from shortener.domain.codes import SerialAllocator
+from shortener.store.store import Store
 
 # Each process asks for this many batches of serials at once, of sizes below and above a block.
 BATCHES = 20

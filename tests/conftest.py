@@ -9,8 +9,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from shortener.app import create_app
 from shortener.config import Settings
+from shortener.http.app import create_app
 from tests.redis_cluster import LocalCluster, binaries_missing, local_cluster
 from tests.redis_servers import RedisServer, free_port
 

@@ -15,7 +15,7 @@ from typing import Any
 from redis import Redis as SyncRedis
 from redis.exceptions import RedisError
 
-from shortener.embedded import COMPACT_HASH_CONFIG, cli_binary, server_binary
+from shortener.store.embedded import COMPACT_HASH_CONFIG, cli_binary, server_binary
 from tests.redis_servers import answers_ping
 
 START_SECONDS = 15.0

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shortener.embedded import COMPACT_HASH_CONFIG, server_binary
+from shortener.store.embedded import COMPACT_HASH_CONFIG, server_binary
 
 
 def free_port() -> int:

@@ -17,10 +17,10 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
-from shortener.app import create_app
-from shortener.codes import CodeCodec
 from shortener.config import Settings
-from shortener.store import CODE_MAC_KEY, link_field, link_key
+from shortener.domain.codes import CodeCodec
+from shortener.http.app import create_app
+from shortener.store.store import CODE_MAC_KEY, link_field, link_key
 from tests.conftest import AUTH, BASE_URL
 
 ORG = "org-a"

@@ -11,7 +11,7 @@ from crawlerdetect import CrawlerDetect
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortener import bots
+from shortener.text import bots
 
 # Phones, tablets and desktops, in-app browsers of messengers and social apps among them: those
 # are people tapping.

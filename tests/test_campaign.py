@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from shortener.store import LinkKind, StoredLink
+from shortener.store.store import LinkKind, StoredLink
 from tests.conftest import AUTH, BASE_URL
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"

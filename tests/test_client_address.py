@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shortener.clients import ClientAddresses
 from shortener.config import SettingsError, load_settings
+from shortener.http.clients import ClientAddresses
 from tests import service
 from tests.redis_servers import RedisServer
 

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shortener.codes import (
+from shortener.domain.codes import (
     ALPHABET,
     BLOCK_SIZE,
     MAX_SERIAL,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from shortener import embedded
 from shortener.config import Settings, SettingsError
 from shortener.credentials import API_KEYS_FILE, SIGNING_KEYS_FILE, with_credentials
+from shortener.store import embedded
 from tests.redis_servers import free_port
 
 ANOTHER_UID = 65534  # nobody

@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortener import detection, tlds
-from shortener.detection import FoundLink, find_links
+from shortener.text import detection, tlds
+from shortener.text.detection import FoundLink, find_links
 
 # The conformance data is kept outside the repository, in the shared folder beside the checkout.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -419,7 +419,9 @@ def _public_suffix_list_tlds() -> set[str]:
 
 def test_every_tld_of_the_public_suffix_list_is_known() -> None:
     missing = _public_suffix_list_tlds() - tlds.load_tlds()
-    assert sorted(missing - NOT_IN_THE_ROOT_ZONE_LIST) == [], "missing from shortener/data/tlds.txt"
+    assert sorted(missing - NOT_IN_THE_ROOT_ZONE_LIST) == [], (
+        "missing from shortener/text/data/tlds.txt"
+    )
     assert sorted(NOT_IN_THE_ROOT_ZONE_LIST - missing) == [], "known now: take them out of the set"
 
 
@@ -451,7 +453,7 @@ def test_refresh_reads_iana_format_and_keeps_existing_entries(tmp_path: Path) ->
     assert tlds.load_tlds(output) == {"com", "рф"}
     header = output.read_text().splitlines()
     assert "tlds-alpha-by-domain.txt: Version 2024010100" in "\n".join(header)
-    assert any("python -m shortener.tlds" in line for line in header)
+    assert any("python -m shortener.text.tlds" in line for line in header)
 
     newer = tmp_path / "newer.txt"
     newer.write_text("# Version 2025010100\nNET\n")

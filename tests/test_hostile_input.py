@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from redis import Redis as SyncRedis
 from starlette.routing import Route
 
-from shortener.app import create_app
 from shortener.config import Settings
-from shortener.openapi import openapi_document
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.app import create_app
+from shortener.http.openapi import openapi_document
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from tests import service
 from tests.redis_servers import RedisServer
 

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from shortener import bots, markup
-from shortener.detection import find_links
+from shortener.text import bots, markup
+from shortener.text.detection import find_links
 
 GROWTH = 10
 MAX_RATIO = 15

@@ -17,8 +17,8 @@ from redis import Redis as SyncRedis
 from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from shortener.observability import JsonFormatter
-from shortener.store import failure_summary, message_key
+from shortener.http.observability import JsonFormatter
+from shortener.store.store import failure_summary, message_key
 from tests import service
 from tests.redis_servers import RedisServer, free_port
 

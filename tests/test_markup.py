@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortener import markup
+from shortener.text import markup
 
 PIXEL_URL = "https://sho.rt/api/orgs/o/o/PIXEL"
 PIXEL = markup.pixel_tag(PIXEL_URL)

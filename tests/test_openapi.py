@@ -12,10 +12,10 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel
 from starlette.routing import Route
 
-from shortener import schemas
-from shortener.app import create_app
 from shortener.config import Settings
-from shortener.openapi import openapi_document
+from shortener.http import schemas
+from shortener.http.app import create_app
+from shortener.http.openapi import openapi_document
 
 BASE_URL = "http://sho.rt"
 PROBLEM_JSON = "application/problem+json"

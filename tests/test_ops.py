@@ -321,7 +321,7 @@ def test_access_logs_are_json_and_keep_secrets_out(external_env: dict[str, str])
 def test_access_log_lines_match_every_other_log_line(capsys: pytest.CaptureFixture[str]) -> None:
     import logging
 
-    from shortener.observability import AccessLog, JsonFormatter
+    from shortener.http.observability import AccessLog, JsonFormatter
 
     writer = AccessLog()
     writer.write("req-1", "GET", "/{code}", 302, 0.00125)

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shortener import parsing
 from shortener.cli import _duration
 from shortener.config import SettingsError, load_settings
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.text import parsing
 from tests.conftest import AUTH, BASE_URL
 
 # Text that `str.isdigit()`, `int()`, a regex `\d` or `re.match(r"^…$")` takes for a number,

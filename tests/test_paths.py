@@ -10,9 +10,9 @@ import httpx
 import pytest
 from starlette.routing import BaseRoute, Match, Route
 
-from shortener.app import create_app
 from shortener.config import Settings
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.app import create_app
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from tests.conftest import AUTH, BASE_URL
 
 PARAMETER = re.compile(r"\{(\w+)(?::\w+)?\}")

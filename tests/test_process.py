@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shortener import cli, embedded
+from shortener import cli
 from shortener.config import DEFAULTS_FILE, Settings, SettingsError, load_settings
 from shortener.credentials import with_credentials
+from shortener.store import embedded
 from tests import service
 from tests.conftest import open_client
 from tests.redis_servers import RedisServer, free_port

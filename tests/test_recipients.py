@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
 from tests.redis_servers import free_port
 

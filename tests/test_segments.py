@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shortener.segments import Encoding, SegmentCount, count_segments
+from shortener.text.segments import Encoding, SegmentCount, count_segments
 
 # The tables are restated here as code points, independently of the module's
 # string literal, so that a typo in either one shows up as a failure.

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from shortener import targets
-from shortener.targets import MAX_TARGET_LENGTH, InvalidTarget, redirect_target
+from shortener.text import targets
+from shortener.text.targets import MAX_TARGET_LENGTH, InvalidTarget, redirect_target
 
 RFC3986_CHARS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
 LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

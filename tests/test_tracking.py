@@ -20,10 +20,10 @@ import redis.asyncio as aioredis
 from redis import Redis as SyncRedis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shortener.app import create_app
 from shortener.config import Settings
-from shortener.interactions import ClickRecorder, Visitor
-from shortener.store import LinkKind, Store, StoredLink, interactions_key
+from shortener.domain.interactions import ClickRecorder, Visitor
+from shortener.http.app import create_app
+from shortener.store.store import LinkKind, Store, StoredLink, interactions_key
 from tests import service
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
 from tests.redis_servers import RedisServer

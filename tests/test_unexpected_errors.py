@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from redis import Redis as SyncRedis
 
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from tests import service
 from tests.redis_servers import RedisServer
 

@@ -1,12 +1,12 @@
 """The known top-level domains: a host name is only part of a link when it ends in one.
 
-The list lives in `shortener/data/tlds.txt`: one TLD a line, lowercase, internationalised TLDs in
-their unicode form, `#` starts a comment. Rebuild it with
+The list lives in `shortener/text/data/tlds.txt`: one TLD a line, lowercase, internationalised
+TLDs in their unicode form, `#` starts a comment. Rebuild it with
 
-    python -m shortener.tlds tlds-alpha-by-domain.txt [more lists...]
+    python -m shortener.text.tlds tlds-alpha-by-domain.txt [more lists...]
 
 from IANA's list of the root zone (https://data.iana.org/TLD/tlds-alpha-by-domain.txt) and any
-other file in the same shape, e.g. the current `shortener/data/tlds.txt` to keep its entries.
+other file in the same shape, e.g. the current `shortener/text/data/tlds.txt` to keep its entries.
 The command reads only the files it is given; it never goes to the network.
 """
 
@@ -31,7 +31,7 @@ _BLURB = (
 )
 _REFRESH = (
     "# Refresh: download https://data.iana.org/TLD/tlds-alpha-by-domain.txt, then run",
-    "#   python -m shortener.tlds tlds-alpha-by-domain.txt shortener/data/tlds.txt",
+    "#   python -m shortener.text.tlds tlds-alpha-by-domain.txt shortener/text/data/tlds.txt",
     "# Naming this file as a source too keeps its entries, among them TLDs since withdrawn from",
     "# the root zone that twitter-text's conformance data still expects to be recognised.",
 )
@@ -91,7 +91,7 @@ def render_tlds(tlds: Iterable[str], sources: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m shortener.tlds",
+        prog="python -m shortener.text.tlds",
         description="Rebuild the list of known top-level domains from local files in IANA's "
         "tlds-alpha-by-domain.txt format (punycode is converted to unicode).",
     )

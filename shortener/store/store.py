@@ -62,10 +62,10 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from shortener.autopipeline import AutoPipeline, Command
-from shortener.codes import block_of, slot_in_block
-from shortener.embedded import COMPACT_HASH_CONFIG
+from shortener.domain.codes import block_of, slot_in_block
 from shortener.metrics import REDIS_ERRORS
+from shortener.store.autopipeline import AutoPipeline, Command
+from shortener.store.embedded import COMPACT_HASH_CONFIG
 
 T = TypeVar("T")
 

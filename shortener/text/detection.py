@@ -4,9 +4,9 @@ A link is what twitter-text (the rules behind t.co) takes for one, so that sende
 Twitter treats their text get the same result here:
 
 - `http://` or `https://` (any case) followed by a host, or a host alone. Either way the host must
-  end in a known top-level domain (`shortener/data/tlds.txt`); IP addresses and single names such
-  as `localhost` are never links. No other scheme is recognised, so whatever is returned starts
-  with http(s):// or with the host itself.
+  end in a known top-level domain (`shortener/text/data/tlds.txt`); IP addresses and single
+  names such as `localhost` are never links. No other scheme is recognised, so whatever is
+  returned starts with http(s):// or with the host itself.
 - A host with a scheme may be written in any script. A host without one is made of Latin, Greek
   and Cyrillic letters, digits, `-` and `_`, but for a unicode TLD: in Chinese or Japanese, which
   put no space between words, the text before such a host is not part of it.
@@ -35,7 +35,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shortener.tlds import load_tlds
+from shortener.text.tlds import load_tlds
 
 __all__ = ["FoundLink", "find_links"]
 

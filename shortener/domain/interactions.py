@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from shortener.http.schemas import Consent
 from shortener.metrics import CLICKS
-from shortener.schemas import Consent
-from shortener.store import Interaction, Store, StoredLink
+from shortener.store.store import Interaction, Store, StoredLink
 
 INTERACTION_TYPES = {"c": "click", "o": "open"}
 

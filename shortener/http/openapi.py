@@ -19,11 +19,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shortener import __version__
-from shortener.links import BatchTooLarge, ShortenLimitReached, TooManyLinks
-from shortener.markup import pixel_tag
-from shortener.problems import MEDIA_TYPE as PROBLEM_JSON
-from shortener.problems import problem
-from shortener.schemas import (
+from shortener.domain.links import BatchTooLarge, ShortenLimitReached, TooManyLinks
+from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
+from shortener.http.problems import problem
+from shortener.http.schemas import (
     MAX_BATCH,
     MAX_LINKS_PER_BATCH,
     MAX_LINKS_PER_HTML,
@@ -45,8 +44,9 @@ from shortener.schemas import (
     ShortLink,
     SkippedLink,
 )
-from shortener.segments import count_segments
-from shortener.targets import InvalidTarget, redirect_target
+from shortener.text.markup import pixel_tag
+from shortener.text.segments import count_segments
+from shortener.text.targets import InvalidTarget, redirect_target
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"

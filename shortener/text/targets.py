@@ -19,7 +19,7 @@ import unicodedata
 
 import idna
 
-from shortener.parsing import whole_number
+from shortener.text.parsing import whole_number
 
 __all__ = ["MAX_TARGET_LENGTH", "InvalidTarget", "redirect_target"]
 

@@ -24,7 +24,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from shortener.config import Settings, load_settings
-from shortener.problems import problem_response
+from shortener.http.problems import problem_response
 
 log = logging.getLogger(__name__)
 

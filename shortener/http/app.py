@@ -20,12 +20,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shortener.auth import holds_key
-from shortener.bots import is_bot
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
-from shortener.interactions import INTERACTION_TYPES, Visitor
-from shortener.links import (
+from shortener.domain.interactions import INTERACTION_TYPES, Visitor
+from shortener.domain.links import (
     BatchTooLarge,
     InvalidSignature,
     MessageConflict,
@@ -35,21 +33,18 @@ from shortener.links import (
     TooManyLinks,
     link_info,
 )
-from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from shortener.metrics import exposition
-from shortener.observability import (
+from shortener.http.auth import holds_key
+from shortener.http.observability import (
     ObservabilityMiddleware,
     record_request,
     request_id_of,
     route_namer,
 )
-from shortener.openapi import openapi_document
-from shortener.pages import EXPIRED_PAGE, HOME_PAGE, NOT_FOUND_PAGE, page_for, wants_html
-from shortener.pages import MEDIA_TYPE as PAGE_MEDIA_TYPE
-from shortener.parsing import stream_cursor, whole_number
-from shortener.problems import HTTPProblem, problem, problem_response
-from shortener.runtime import Runtime, open_runtime
-from shortener.schemas import (
+from shortener.http.openapi import openapi_document
+from shortener.http.pages import EXPIRED_PAGE, HOME_PAGE, NOT_FOUND_PAGE, page_for, wants_html
+from shortener.http.pages import MEDIA_TYPE as PAGE_MEDIA_TYPE
+from shortener.http.problems import HTTPProblem, problem, problem_response
+from shortener.http.schemas import (
     BatchRequest,
     BatchResult,
     ConsentRequest,
@@ -60,7 +55,12 @@ from shortener.schemas import (
     ShortenRequest,
     ShortenResult,
 )
-from shortener.store import StoreUnavailable
+from shortener.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shortener.metrics import exposition
+from shortener.runtime import Runtime, open_runtime
+from shortener.store.store import StoreUnavailable
+from shortener.text.bots import is_bot
+from shortener.text.parsing import stream_cursor, whole_number
 
 log = logging.getLogger("shortener")
 M = TypeVar("M", bound=BaseModel)

@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 from starlette.responses import Response
 
-from shortener.schemas import Problem
+from shortener.http.schemas import Problem
 
 MEDIA_TYPE = "application/problem+json"
 

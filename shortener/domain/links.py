@@ -12,12 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shortener import markup
-from shortener.codes import CodeCodec, SerialAllocator
-from shortener.detection import FoundLink, find_links
-from shortener.interactions import ClickRecorder, Visitor
-from shortener.metrics import CODES_ISSUED
-from shortener.schemas import (
+from shortener.domain.codes import CodeCodec, SerialAllocator
+from shortener.domain.interactions import ClickRecorder, Visitor
+from shortener.domain.signing import LinkSigner
+from shortener.http.schemas import (
     MAX_LINKS_PER_BATCH,
     MAX_LINKS_PER_HTML,
     MAX_LINKS_PER_TEXT,
@@ -30,9 +28,8 @@ from shortener.schemas import (
     ShortLink,
     SkippedLink,
 )
-from shortener.segments import count_segments
-from shortener.signing import LinkSigner
-from shortener.store import (
+from shortener.metrics import CODES_ISSUED
+from shortener.store.store import (
     PIXEL_TARGET,
     LinkKind,
     MessageClaim,
@@ -40,7 +37,10 @@ from shortener.store import (
     Store,
     StoredLink,
 )
-from shortener.targets import InvalidTarget, redirect_target
+from shortener.text import markup
+from shortener.text.detection import FoundLink, find_links
+from shortener.text.segments import count_segments
+from shortener.text.targets import InvalidTarget, redirect_target
 
 # Records stay this long past their expiry (at most as long as they lived) so that ops can
 # still see where an expired code went and how often it was tapped.

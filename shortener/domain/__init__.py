@@ -1,0 +1,1 @@
+"""The domain: shortening messages, following links and recording interactions, free of HTTP."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: the app, its endpoints, and what they answer with."""

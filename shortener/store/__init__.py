@@ -1,0 +1,1 @@
+"""The store layer: everything that knows Redis."""
