@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck browser unit clean wrk soak bench
+.PHONY: run test lint layers typecheck browser unit clean wrk soak bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check shortener tests
 	$(BIN)/ruff format --check shortener tests
+
+# The layers of docs/architecture.md, as contracts in pyproject.toml ([tool.importlinter]).
+layers: $(STAMP)
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict shortener
@@ -35,7 +39,7 @@ browser:
 unit: $(STAMP) browser
 	$(BIN)/python -m pytest
 
-test: lint typecheck unit
+test: lint layers typecheck unit
 
 # The load generator of soak and bench: Debian's wrk, installed here as root when missing.
 wrk:

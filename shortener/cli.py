@@ -12,7 +12,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -26,12 +25,11 @@ from shortener.config import (
     load_settings,
 )
 from shortener.credentials import with_credentials
-from shortener.domain.links import link_info
 from shortener.http.observability import log_config
 from shortener.metrics import MULTIPROCESS_ENV
+from shortener.model import StoreUnavailable
 from shortener.runtime import open_runtime
 from shortener.store import embedded
-from shortener.store.store import StoreUnavailable
 from shortener.text.parsing import whole_number
 
 _DURATION = re.compile(r"([^a-z]*)([a-z]*)")
@@ -100,32 +98,30 @@ def _when(moment: datetime) -> str:
 
 async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
     async with open_runtime(settings) as runtime:
-        shortener = await runtime.shortener()
-        report = await shortener.describe(code)
-    now = time.time()
-    info = None if report is None else link_info(report, settings.base_url, now)
-    if info is None:
-        status = "unknown" if report is None else "expired"
+        lookup = (await runtime.services()).lookup
+        found = await lookup.link_info(code)
+    if found is None:
+        status = "expired" if lookup.issued(code) else "unknown"
         if as_json:
             print(json.dumps({"code": code, "status": status}))
-        elif report is None:
+        elif status == "unknown":
             print(f"{code}: unknown (this service never issued it)")
         else:
             print(f"{code}: expired (issued, and its record is no longer kept)")
         return 1
+    org, info = found
     if as_json:
         print(info.model_dump_json(indent=2))
         return 0 if info.status == "active" else 1
     days = info.ttl_seconds / 86_400
     expiry = f"in {days:.1f} days" if info.status == "active" else "expired"
-    assert report is not None and report.link is not None
     taps = "opens" if info.kind == "pixel" else "clicks"
     rows = [
         ("id", info.link_id),
         ("kind", info.kind),
         ("short url", info.short_url or "none (no short code: an e-mail's link or pixel)"),
         ("target", info.url or "none (an open pixel)"),
-        ("org", report.link.org),
+        ("org", org),
         ("tracked", "yes" if info.tracked else "no"),
         ("campaign", info.campaign or "none"),
         ("message", info.message_id or "none"),
@@ -141,8 +137,7 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
 
 async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
     async with open_runtime(settings) as runtime:
-        shortener = await runtime.shortener()
-        per_org = await shortener.expiring(within)
+        per_org = await (await runtime.services()).lookup.expiring(within)
     total = sum(per_org.values())
     if as_json:
         print(json.dumps({"within_seconds": within, "total": total, "orgs": per_org}))

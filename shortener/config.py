@@ -229,7 +229,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings, InitSettingsSource(settings_cls, init_kwargs=files)
 
 
-def _variable(setting: str) -> str:
+def setting_variable(setting: str) -> str:
     return ENV_PREFIX + setting.upper()
 
 
@@ -252,7 +252,7 @@ def _refuse_unknown_variables(environment: Collection[str], settings: Iterable[s
         setting = name[len(ENV_PREFIX) :].lower()
         if setting not in known:
             closest = _closest(setting, known)
-            problems.append(_unknown(name, closest and _variable(closest)))
+            problems.append(_unknown(name, closest and setting_variable(closest)))
     if problems:
         raise SettingsError("; ".join(problems))
 
@@ -288,7 +288,7 @@ def _origin(setting: str, overrides: Collection[str]) -> str:
     wins over the files, and a later file over an earlier one."""
     if setting in overrides:
         return setting
-    variable = _variable(setting)
+    variable = setting_variable(setting)
     for name in os.environ:
         if name.upper() == variable:
             return name

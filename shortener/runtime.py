@@ -8,48 +8,70 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
 from shortener.domain.interactions import ClickRecorder
-from shortener.domain.links import LinkPolicy, Shortener
+from shortener.domain.lookup import Lookup
+from shortener.domain.orgs import OrgDirectory
+from shortener.domain.redirects import Redirects
+from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
-from shortener.http.auth import ApiKeys
-from shortener.http.clients import ClientAddresses
-from shortener.http.throttle import MissThrottle
+from shortener.model import StoreUnavailable
 from shortener.store import embedded
-from shortener.store.store import Store, StoreUnavailable, connect
+from shortener.store.connect import connect
+from shortener.store.store import Store
 
 log = logging.getLogger("shortener")
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The domain's services over one store."""
+
+    shortening: Shortening
+    redirects: Redirects
+    recorder: ClickRecorder
+    lookup: Lookup
+
+
 class Runtime:
-    """The connected store and the services over it.
+    """The settings, the connected store and the services over it.
 
     The services need a few values from Redis (the code key). They are fetched on first use
     rather than at start, so that the service starts, answers 503 and recovers by itself
     when Redis is down at start, just as when it goes down later.
     """
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.api_keys = ApiKeys(settings.api_keys)
-        self.throttle = MissThrottle(settings.miss_limit_per_minute)
-        self.clients = ClientAddresses(settings.trusted_proxies)
-        self._shortener: Shortener | None = None
+        self.clock = clock
+        self._services: Services | None = None
         self._lock = asyncio.Lock()
 
-    async def shortener(self) -> Shortener:
-        if self._shortener is not None:
-            return self._shortener
+    async def services(self) -> Services:
+        if self._services is not None:
+            return self._services
         async with self._lock:
-            if self._shortener is None:
-                self._shortener = await self._build()
-        return self._shortener
+            if self._services is None:
+                self._services = await self._build()
+        return self._services
 
-    async def _build(self) -> Shortener:
+    async def ready(self) -> bool:
+        """Whether the store answers soon."""
+        return await self.store.ping()
+
+    async def flush(self) -> None:
+        """Write what the store still buffers."""
+        await self.store.flush()
+
+    async def _build(self) -> Services:
         settings = self.settings
         refused = await self.store.tune()
         if refused:
@@ -57,11 +79,14 @@ class Runtime:
                 "Redis refused CONFIG SET %s; links will use more memory", ", ".join(refused)
             )
         secret = await self.store.code_secret()
+        codec = CodeCodec(secret)
         signer = LinkSigner(settings.signing_keys, secret, settings.base_url)
+        orgs = OrgDirectory(self.store, signer)
         recorder = ClickRecorder(
             self.store,
             window_seconds=settings.tracking_window_seconds,
             retain_seconds=settings.interaction_retention_seconds,
+            clock=self.clock,
         )
         policy = LinkPolicy(
             base_url=settings.base_url,
@@ -70,9 +95,13 @@ class Runtime:
             http_only_hosts=settings.http_only_hosts,
             org_shorten_limit_per_minute=settings.org_shorten_limit_per_minute,
         )
-        shortener = Shortener(self.store, CodeCodec(secret), signer, recorder, policy)
-        await shortener.remember_orgs(set(settings.api_keys.values()))
-        return shortener
+        await orgs.remember(set(settings.api_keys.values()))
+        return Services(
+            shortening=Shortening(self.store, codec, signer, orgs, policy, self.clock),
+            redirects=Redirects(self.store, codec, signer, orgs, recorder, self.clock),
+            recorder=recorder,
+            lookup=Lookup(self.store, codec, settings.base_url, self.clock),
+        )
 
 
 @contextlib.asynccontextmanager
@@ -90,7 +119,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     runtime = Runtime(settings, store)
     try:
         try:
-            await runtime.shortener()
+            await runtime.services()
         except StoreUnavailable as error:
             log.warning("Redis does not answer yet (%s); serving 503 until it does", error)
         yield runtime

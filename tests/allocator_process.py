@@ -9,7 +9,7 @@ from multiprocessing.synchronize import Barrier
 
 import redis.asyncio as aioredis
 
-from shortener.domain.codes import SerialAllocator
+from shortener.store.serials import SerialAllocator
 from shortener.store.store import Store
 
 # Each process asks for this many batches of serials at once, of sizes below and above a block.

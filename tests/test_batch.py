@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
 from shortener.http.app import create_app
-from shortener.store.store import CODE_MAC_KEY, link_field, link_key
+from shortener.store.keys import CODE_MAC_KEY, link_field, link_key
 from tests.conftest import AUTH, BASE_URL
 
 ORG = "org-a"

@@ -19,7 +19,7 @@ from redis.crc import key_slot
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
 from shortener.store.embedded import COMPACT_HASH_CONFIG
-from shortener.store.store import CODE_MAC_KEY, link_key
+from shortener.store.keys import CODE_MAC_KEY, link_key
 from tests import service
 from tests.conftest import API_KEY, AUTH, BASE_URL, OTHER_AUTH, OTHER_KEY, app_clients
 from tests.redis_cluster import ClusterServer, LocalCluster, wait_until

@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 
 from shortener.domain.codes import (
     ALPHABET,
-    BLOCK_SIZE,
     MAX_SERIAL,
     SERIAL_BANDS,
     TAG_BITS,
     CodeCodec,
 )
+from shortener.store.serials import BLOCK_SIZE
 from tests import allocator_process
 from tests.conftest import AUTH
 from tests.redis_servers import RedisServer

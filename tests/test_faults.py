@@ -22,7 +22,7 @@ from redis import Redis as SyncRedis
 
 from shortener.config import Settings
 from shortener.domain.signing import LinkSigner
-from shortener.store.store import interactions_key
+from shortener.store.keys import interactions_key
 from tests import service
 from tests.conftest import AUTH, BASE_URL
 from tests.redis_servers import RedisServer, free_port

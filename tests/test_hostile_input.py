@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from shortener.config import Settings
 from shortener.http.app import create_app
-from shortener.http.openapi import openapi_document
+from shortener.http.endpoints import openapi_document
 from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from tests import service
 from tests.redis_servers import RedisServer

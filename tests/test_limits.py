@@ -16,8 +16,8 @@ import httpx
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
-from shortener.http.schemas import MAX_LINKS_PER_BATCH, MAX_LINKS_PER_HTML, MAX_LINKS_PER_TEXT
-from shortener.store.store import BLOCKS_KEY, shorten_quota_key
+from shortener.domain.limits import MAX_LINKS_PER_BATCH, MAX_LINKS_PER_HTML, MAX_LINKS_PER_TEXT
+from shortener.store.keys import BLOCKS_KEY, shorten_quota_key
 from tests.conftest import AUTH, OTHER_AUTH
 
 Opener = Callable[[Settings], Any]

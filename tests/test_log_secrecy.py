@@ -18,7 +18,8 @@ from redis.exceptions import ClusterDownError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from shortener.http.observability import JsonFormatter
-from shortener.store.store import failure_summary, message_key
+from shortener.store.failures import failure_summary
+from shortener.store.keys import message_key
 from tests import service
 from tests.redis_servers import RedisServer, free_port
 

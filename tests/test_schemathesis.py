@@ -40,9 +40,9 @@ from schemathesis.checks import (
 # versions this module was written for: should a name move, collecting it fails, as it should.
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from shortener.http.openapi import openapi_document
+from shortener.domain.limits import MAX_SMS_CHARACTERS
+from shortener.http.endpoints import openapi_document
 from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
-from shortener.http.schemas import MAX_SMS_CHARACTERS
 from tests import service
 from tests.redis_servers import RedisServer
 

@@ -21,9 +21,11 @@ from redis import Redis as SyncRedis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shortener.config import Settings
-from shortener.domain.interactions import ClickRecorder, Visitor
+from shortener.domain.interactions import ClickRecorder
 from shortener.http.app import create_app
-from shortener.store.store import LinkKind, Store, StoredLink, interactions_key
+from shortener.model import InteractionType, LinkKind, StoredLink, Visitor
+from shortener.store.keys import interactions_key
+from shortener.store.store import Store
 from tests import service
 from tests.conftest import AUTH, BASE_URL, OTHER_AUTH
 from tests.redis_servers import RedisServer
@@ -555,9 +557,7 @@ async def test_interactions_older_than_the_retention_are_trimmed(
     recorder = ClickRecorder(store, window_seconds=3600, retain_seconds=1)
 
     async def click() -> str | None:
-        return await recorder.record(
-            link, type_="click", link_id="AbCdEfGh", visitor=Visitor.PERSON
-        )
+        return await recorder.record(link, InteractionType.CLICK, "AbCdEfGh", Visitor.PERSON)
 
     old = [await click() for _ in range(250)]
     assert await redis.xlen("{o:org-t}:ix") == 250

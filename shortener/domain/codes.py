@@ -7,24 +7,20 @@ stays what the serial alone would give it. `tag` is a keyed BLAKE2b MAC of `perm
 the key a made-up code passes the tag check with a chance of 2**-35, so forged codes are
 refused before the permutation is undone and before any store lookup. A verified code that the
 store no longer holds was therefore really issued and has expired. Serials come from a store
-counter in blocks, so issuing a code usually costs no round trip, and a serial is never handed
-out twice.
+counter in blocks (`store/serials.py`), so issuing a code usually costs no round trip, and a
+serial is never handed out twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import hashlib
 import itertools
 import math
 from array import array
-from collections.abc import Awaitable, Callable
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TAG_BITS = 35
-BLOCK_BITS = 9
-BLOCK_SIZE = 1 << BLOCK_BITS
 MIN_CODE_LENGTH = 6
 MAX_CODE_LENGTH = 12
 # As many Feistel rounds as the standard format-preserving ciphers use on small domains
@@ -224,46 +220,3 @@ class CodeCodec:
         if _prf(self._plain_mac, permuted) & _TAG_MASK == tag:
             return permuted
         return None
-
-
-def block_of(serial: int) -> int:
-    return serial >> BLOCK_BITS
-
-
-def slot_in_block(serial: int) -> int:
-    return serial & (BLOCK_SIZE - 1)
-
-
-class SerialAllocator:
-    """Hands out serials from blocks reserved in the store, one reservation per many codes.
-
-    `reserve(n)` must return the first of `n` consecutive, never-before-reserved block numbers.
-    A block reserved but not used up when the process stops is skipped for good: that costs
-    serial space, never a reuse.
-    """
-
-    __slots__ = ("_lock", "_next", "_reserve", "_stop")
-
-    def __init__(self, reserve: Callable[[int], Awaitable[int]]) -> None:
-        self._reserve = reserve
-        self._next = 0
-        self._stop = 0
-        self._lock = asyncio.Lock()
-
-    async def allocate(self, count: int) -> list[int]:
-        serials: list[int] = []
-        while len(serials) < count:
-            if self._next >= self._stop:
-                async with self._lock:
-                    # Another task may have refilled while this one waited for the lock.
-                    if self._next >= self._stop:
-                        needed = count - len(serials)
-                        blocks = (needed + BLOCK_SIZE - 1) // BLOCK_SIZE
-                        first = await self._reserve(blocks)
-                        self._next = first << BLOCK_BITS
-                        self._stop = (first + blocks) << BLOCK_BITS
-                continue
-            take = min(count - len(serials), self._stop - self._next)
-            serials.extend(range(self._next, self._next + take))
-            self._next += take
-        return serials

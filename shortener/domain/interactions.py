@@ -1,44 +1,72 @@
-"""The click recorder: stores `click` and `open` interactions of tracked links.
+"""The click recorder: stores `click` and `open` interactions of tracked links, and reads them
+back with the contacts' consent.
 
-It is handed taps by the redirect path and writes each interaction to Redis before the
-redirect is answered, so no acknowledged tap loses its event. Consent is looked up when the
-interaction happens, in the same round trip as the write.
+It is handed taps by the redirects and writes each interaction to Redis before the redirect is
+answered, so no acknowledged tap loses its event. Consent is looked up when the interaction
+happens, in the same round trip as the write.
 """
 
 from __future__ import annotations
 
-import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
-from shortener.http.schemas import Consent
+from pydantic import BaseModel, Field
+
 from shortener.metrics import CLICKS
-from shortener.store.store import Interaction, Store, StoredLink
-
-INTERACTION_TYPES = {"c": "click", "o": "open"}
-
-
-class Visitor(enum.Enum):
-    PERSON = "person"
-    BOT = "bot"
-    # A HEAD request: answered like a tap, counted and recorded as nothing.
-    PROBE = "probe"
-
-    @property
-    def counter(self) -> str:
-        """Which tap count this visitor adds to: "c" people, "b" bots, "" none."""
-        return _COUNTERS[self]
+from shortener.model import Interaction, InteractionType, StoredLink, Visitor
+from shortener.store.store import Store
 
 
-_COUNTERS = {Visitor.PERSON: "c", Visitor.BOT: "b", Visitor.PROBE: ""}
+class Consent(BaseModel):
+    """A contact's tracking consent as stored here."""
+
+    contact_id: str
+    tracking: bool | None = Field(
+        description="false: opted out, which wins over `tracking_consent` in requests; "
+        "null: never set."
+    )
+    updated_at: datetime | None = Field(description="When it was last set; null: never set.")
 
 
-@dataclass(frozen=True, slots=True)
-class InteractionPage:
-    interactions: list[Interaction]
-    next: str | None
+class InteractionOut(BaseModel):
+    id: str
+    type: Literal["click", "open"]
+    at: datetime
+    link_id: str | None
+    code: str | None
+    message_id: str | None
+    contact_id: str | None
+    url: str | None = Field(description="Where the click went; null for an open.")
+    bot: bool
+    campaign: str | None = Field(description="The campaign of the message; null if none.")
+
+
+class InteractionPage(BaseModel):
+    interactions: list[InteractionOut]
+    next: str | None = Field(description="Pass as `after` to read on from here.")
+
+
+def _at(interaction_id: str) -> datetime:
+    """When an interaction happened: the milliseconds of its stream id."""
+    return datetime.fromtimestamp(int(interaction_id.split("-")[0]) / 1000, UTC)
+
+
+def _out(item: Interaction) -> InteractionOut:
+    return InteractionOut(
+        id=item.id,
+        type=item.type.value,
+        at=_at(item.id),
+        link_id=item.link_id,
+        code=item.code,
+        message_id=item.message_id,
+        contact_id=item.contact_id,
+        url=item.url,
+        bot=item.bot,
+        campaign=item.campaign,
+    )
 
 
 class ClickRecorder:
@@ -63,27 +91,27 @@ class ClickRecorder:
         )
 
     async def record(
-        self, link: StoredLink, *, type_: str, link_id: str, visitor: Visitor
+        self, link: StoredLink, kind: InteractionType, link_id: str, visitor: Visitor
     ) -> str | None:
         """Store the interaction if the link is tracked and inside its window; its id."""
         if not self.records(link, visitor):
             return None
         interaction_id = await self.store.record_interaction(
             link,
-            kind=type_[0],
+            kind=kind,
             link_id=link_id,
             code=link_id if link.kind.has_code else None,
             bot=visitor is Visitor.BOT,
             retain_ms=self.retain_seconds * 1000,
             now_ms=int(self.clock() * 1000),
         )
-        CLICKS.labels(type_, visitor.value).inc()
+        CLICKS.labels(kind.value, visitor.value).inc()
         return interaction_id
 
     async def page(self, org: str, after: str | None, limit: int) -> InteractionPage:
         interactions = await self.store.read_interactions(org, after, limit)
         last = interactions[-1].id if interactions else after
-        return InteractionPage(interactions, last)
+        return InteractionPage(interactions=[_out(item) for item in interactions], next=last)
 
     async def set_consent(self, org: str, contact_id: str, tracking: bool) -> None:
         await self.store.set_consent(org, contact_id, tracking, int(self.clock() * 1000))

@@ -1,4 +1,4 @@
-"""Signed tracked links: `/api/orgs/{org_hash}/r/{link_id}?targetUrl=…&digest=…&secretVersion=…`.
+"""Signed tracked links: `TRACKED_LINK?targetUrl=…&digest=…&secretVersion=…` (see `paths.py`).
 
 The digest is an HMAC-SHA256 over org, link id and target with the key of `secretVersion`, so
 the redirect only ever goes to a target that the org itself submitted. The newest key signs
@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+
+from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 
 # Targets are ASCII already; a query value needs every reserved character escaped too. A table
 # for str.translate does that at C speed, where urllib's quote walks the bytes in Python.
@@ -54,13 +56,15 @@ class LinkSigner:
 
     def tracking_url(self, org: str, link_id: str, target: str) -> str:
         digest = self._digest(self.version, org, link_id, target)
+        path = TRACKED_LINK.format(org_hash=self.org_hash(org), link_id=link_id)
         return (
-            f"{self.base_url}/api/orgs/{self.org_hash(org)}/r/{link_id}"
+            f"{self.base_url}{path}"
             f"?targetUrl={query_value(target)}&digest={digest}&secretVersion={self.version}"
         )
 
     def pixel_url(self, org: str, link_id: str) -> str:
-        return f"{self.base_url}/api/orgs/{self.org_hash(org)}/o/{link_id}"
+        path = OPEN_PIXEL.format(org_hash=self.org_hash(org), link_id=link_id)
+        return f"{self.base_url}{path}"
 
     def verify(self, org: str, link_id: str, target: str, digest: str, version: int) -> bool:
         if version not in self._keys:

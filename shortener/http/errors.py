@@ -19,14 +19,20 @@ from shortener.domain.errors import (
     ShortenLimitReached,
     TooManyLinks,
 )
-from shortener.domain.limits import MAX_LINKS_PER_BATCH, MAX_LINKS_PER_HTML, MAX_LINKS_PER_TEXT
+from shortener.domain.limits import (
+    MAX_ID_LENGTH,
+    MAX_LINKS_PER_BATCH,
+    MAX_LINKS_PER_HTML,
+    MAX_LINKS_PER_TEXT,
+    MAX_PAGE,
+    MIN_PAGE,
+)
 from shortener.http.problems import HTTPProblem
-from shortener.store.failures import STORE_DOWN
 
-# What the document says of a header an error sends, by header name.
-_HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
-    "retry-after": {"type": "integer", "minimum": 0},
-    "www-authenticate": {"type": "string", "const": "Bearer"},
+# What the document calls a header an error sends, and says of it, by header name.
+_HEADER_SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
+    "retry-after": ("Retry-After", {"type": "integer", "minimum": 0}),
+    "www-authenticate": ("WWW-Authenticate", {"type": "string", "const": "Bearer"}),
 }
 
 
@@ -50,7 +56,7 @@ class ApiError:
         return self.detail.format(**self.example)
 
     def header_schemas(self) -> dict[str, dict[str, Any]]:
-        return {name.title(): _HEADER_SCHEMAS[name] for name in self.headers}
+        return dict(_HEADER_SCHEMAS[name] for name in self.headers)
 
 
 def default_of(setting: str) -> Any:
@@ -63,7 +69,9 @@ def _configured(setting: str, unless: str) -> str:
 
 
 BODY_LIMIT = _configured("max_body_bytes", f"{default_of('max_body_bytes')} bytes by default")
-MISS_LIMIT = _configured("miss_limit_per_minute", f"{default_of('miss_limit_per_minute')} by default")
+MISS_LIMIT = _configured(
+    "miss_limit_per_minute", f"{default_of('miss_limit_per_minute')} by default"
+)
 SHORTEN_LIMIT = _configured("org_shorten_limit_per_minute", "no limit by default")
 
 # Asking and answering
@@ -111,9 +119,8 @@ INVALID = ApiError(
 )
 STORE_UNAVAILABLE = ApiError(
     503,
-    STORE_DOWN,
-    "The link store did not answer in time. Retry after the number of seconds in "
-    "`Retry-After`.",
+    "the link store is not answering; try again shortly",
+    "The link store did not answer in time. Retry after the number of seconds in `Retry-After`.",
     {"retry-after": "1"},
 )
 NOT_READY = ApiError(
@@ -180,8 +187,8 @@ SHORTEN_LIMIT_REACHED = ApiError(
 
 CONTACT_ID = ApiError(
     400,
-    "contact_id must have 1 to {longest} characters",
-    "`contact_id` is not 1 to {longest} characters.",
+    f"contact_id must have 1 to {MAX_ID_LENGTH} characters",
+    f"`contact_id` is not 1 to {MAX_ID_LENGTH} characters.",
 )
 CURSOR = ApiError(
     400,
@@ -190,8 +197,8 @@ CURSOR = ApiError(
 )
 PAGE_LIMIT = ApiError(
     400,
-    "limit must be a whole number from {least} to {most}",
-    "`limit` is not a whole number from {least} to {most}.",
+    f"limit must be a whole number from {MIN_PAGE} to {MAX_PAGE}",
+    f"`limit` is not a whole number from {MIN_PAGE} to {MAX_PAGE}.",
 )
 LINK_NOT_YOURS = ApiError(
     404,

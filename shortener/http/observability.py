@@ -28,14 +28,17 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shortener.domain.paths import SHORT_LINK, TRACKED_LINK
 from shortener.metrics import REDIRECT_SECONDS, REQUESTS
 
+log = logging.getLogger("shortener")
 access_log = logging.getLogger("shortener.access")
 _ID_PREFIX = os.urandom(4).hex()
 _id_counter = itertools.count(1)
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _SCOPE_KEY = "shortener.request_id"
-REDIRECT_ROUTES = frozenset({"/{code}", "/api/orgs/{org_hash}/r/{link_id}"})
+# Taps are timed on their own: how long a recipient waits for the redirect.
+REDIRECT_ROUTES = frozenset({SHORT_LINK, TRACKED_LINK})
 
 
 class JsonFormatter(logging.Formatter):
@@ -220,3 +223,11 @@ def route_namer(paths: Mapping[Any, str]) -> Callable[[Scope], str]:
         return paths.get(scope.get("endpoint"), "unmatched")
 
     return route_of
+
+
+def log_unexpected(method: str, route: str, request_id: str) -> None:
+    """Log the error being handled, once, with the request id its answer carries."""
+    # The route template, never the path: a path may hold a contact's id.
+    log.exception(
+        "unexpected error on %s %s", method, route, extra={"fields": {"request_id": request_id}}
+    )

@@ -92,13 +92,6 @@ class AutoPipeline:
         self._cluster = redis if isinstance(redis, RedisCluster) else None
         self._slot_map: asyncio.Task[None] | None = None
 
-    async def execute(self, *command: Any) -> Any:
-        """Send one command with whatever else this tick sends; its reply, or its error."""
-        reply = (await self.execute_many([command]))[0]
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
     async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
         """Send commands, in order, in one pipeline; their replies, a command's error in its
         place. Failing to reach Redis at all raises."""

@@ -1,160 +1,75 @@
-"""The one module that knows Redis keys and how values are laid out in them.
+"""The store: typed operations over Redis, each within a deadline.
 
-Keys:
-- `blocks`: counter of reserved serial blocks (see `codes.SerialAllocator`).
-- `secret:codes`: the key of the code MAC, made once by whoever starts first.
-- `l:{BLOCK}`: hash of the links of one serial block; field = slot in block (hex),
-  value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
-  cost about half the memory of one key per link. The hash lives until its latest link
-  expires; each link carries its own expiry, since its neighbours may outlive it. One more
-  field, `base` (never a hex number), holds the base URL of the block's short links: a block
-  is only ever issued by one process, with one base URL.
-- `k:{BLOCK}`: the block's tap counts, fields `{slot}:c` (people) and `{slot}:b` (bots),
-  living as long as the block's links. Apart from the links, because changing a field in a
-  large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
-- `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
-- `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, g campaign,
-  and l link id, k code, m message id, p contact id unless the contact had opted out);
-  `{o:ORG}:consent`: hash contact id ->
-  "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
-  flag alone in records written before the time was kept). The shared hash tag keeps both in
-  one cluster slot, so the recorder reads consent and appends the interaction in one script.
-- `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
-- `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
-  the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
-  behind "what expires soon". At most 60 small fields per org and hour, a few bytes each,
-  where each code costs about a hundred.
-- `q:{org}`: how many messages the org shortened in its current window of the per-org shorten
-  limit; the window starts with the first message after the last one ended, and the counter
-  expires with it, so its TTL is the time until the org may shorten again. Counted by
-  `_TAKE_QUOTA` on this one key, where every worker and instance sees it.
-
-No command or script touches keys of two hash slots, so the same operations run on a Redis
-Cluster, where each slot lives on one master.
+`keys.py` names every key, `records.py` lays out the values, `scripts.py` holds the Lua that
+does in one round trip what must happen at once. No command or script touches keys of two hash
+slots, so the same operations run on a Redis Cluster, where each slot lives on one master.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import os
-import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import (
-    AskError,
-    ClusterDownError,
-    NoScriptError,
-    RedisClusterException,
-    RedisError,
-    ResponseError,
-    TryAgainError,
-)
+from redis.exceptions import NoScriptError, ResponseError
 
-from shortener.domain.codes import block_of, slot_in_block
-from shortener.metrics import REDIS_ERRORS
+from shortener.model import (
+    Interaction,
+    InteractionType,
+    LinkKind,
+    StoredConsent,
+    StoredLink,
+    StoreUnavailable,
+    Visitor,
+)
+from shortener.store import scripts
 from shortener.store.autopipeline import AutoPipeline, Command
 from shortener.store.embedded import COMPACT_HASH_CONFIG
+from shortener.store.failures import FAILURES, unavailable, unavailable_error
+from shortener.store.keys import (
+    BASE_URL_FIELD,
+    BLOCKS_KEY,
+    CODE_MAC_KEY,
+    ORGS_KEY,
+    TAP_COUNTERS,
+    consent_key,
+    count_field,
+    count_key,
+    expiring_field,
+    expiring_key,
+    interactions_key,
+    link_field,
+    link_key,
+    message_key,
+    org_and_minute,
+    shorten_quota_key,
+)
+from shortener.store.records import (
+    decode_consent,
+    decode_interaction,
+    decode_link,
+    encode_consent,
+    encode_link,
+    interaction_code,
+    kind_codes,
+    text,
+)
 
 T = TypeVar("T")
 
-CODE_MAC_KEY = "secret:codes"
 EXPIRING_FLUSH_SECONDS = 1.0
 # Hours of the expiry index read per round trip, each round trip with its own deadline.
 EXPIRING_HOURS_PER_READ = 512
-BLOCKS_KEY = "blocks"
 # Commands in flight outside the shared pipeline on a cluster, below redis-py's 100
 # connections per node so that the shared pipeline keeps some.
 CLUSTER_CALLS_IN_FLIGHT = 64
-
-# HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
-# shrinking it keeps links written earlier with a longer lifetime alive. The block's tap counts
-# (KEYS[2], once there are any) are stretched with it, so they live as long as their links.
-_SAVE_LINKS = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-local ttl = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-local counts_ttl = redis.call('PTTL', KEYS[2])
-if counts_ttl ~= -2 then
-  local links_ttl = redis.call('PTTL', KEYS[1])
-  if counts_ttl < links_ttl then
-    redis.call('PEXPIRE', KEYS[2], links_ttl)
-  end
-end
-return 1
-"""
-
-
-# Count ARGV[1] messages against the org's quota of ARGV[2] per window of ARGV[3] ms, or
-# none of them where they do not all fit: a request is taken whole or refused whole. Returns 0
-# when taken, else the milliseconds until the window ends. The window is set when the counter
-# has none, so a counter never outlives its window.
-_TAKE_QUOTA = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used + tonumber(ARGV[1]) <= tonumber(ARGV[2]) then
-  redis.call('INCRBY', KEYS[1], ARGV[1])
-  if redis.call('PTTL', KEYS[1]) < 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  end
-  return 0
-end
-local left = redis.call('PTTL', KEYS[1])
-if left > 0 then
-  return left
-end
-return tonumber(ARGV[3])
-"""
-
-# Read a link and, if it is live and of a kind the caller follows, count the tap: one round
-# trip for the whole tap.
-_TAP = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true) then
-  local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
-  if expires > tonumber(ARGV[2]) then
-    redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. ARGV[3], 1)
-    if redis.call('PTTL', KEYS[2]) < 0 then
-      redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
-    end
-  end
-end
-return value
-"""
-
-# Consent is read at the moment of the interaction: one who has opted out since the
-# message was sent leaves an interaction with nothing that points back to them. The campaign
-# stays either way: it names a journey, not a person.
-_RECORD = """
-local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
-if ARGV[9] ~= '' then
-  table.insert(fields, 'g'); table.insert(fields, ARGV[9])
-end
-local contact = ARGV[1]
-local consent = false
-if contact ~= '' then
-  consent = redis.call('HGET', KEYS[1], contact)
-end
-if not consent or string.sub(consent, 1, 1) ~= '0' then
-  table.insert(fields, 'l'); table.insert(fields, ARGV[6])
-  table.insert(fields, 'k'); table.insert(fields, ARGV[7])
-  table.insert(fields, 'm'); table.insert(fields, ARGV[8])
-  table.insert(fields, 'p'); table.insert(fields, contact)
-end
-return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
-"""
 
 
 class ExpiryTally:
@@ -178,131 +93,6 @@ class ExpiryTally:
         return counts
 
 
-class StoreUnavailable(Exception):
-    """Redis did not answer in time or refused the connection."""
-
-
-# A cluster that has lost a master refuses commands until a replica takes over (CLUSTERDOWN,
-# MASTERDOWN, TRYAGAIN), and one whose slots move redirects them (MOVED, ASK) where the client
-# may not follow: error replies, but about the store, not the command. redis-py's cluster
-# client raises RedisClusterException, no RedisError, when it finds no node to ask.
-_TRANSIENT_REPLIES = (ClusterDownError, TryAgainError, AskError)
-_FAILURES = (TimeoutError, ConnectionError, OSError, RedisError, RedisClusterException)
-
-
-def _unavailable(error: BaseException) -> bool:
-    if isinstance(error, ResponseError):
-        return isinstance(error, _TRANSIENT_REPLIES)
-    return isinstance(error, _FAILURES)
-
-
-def _unavailable_error(error: BaseException) -> StoreUnavailable:
-    REDIS_ERRORS.inc()
-    return StoreUnavailable(failure_summary(error))
-
-
-def failure_summary(error: BaseException) -> str:
-    """What went wrong reaching the store, fit for a log line: the kind of error, and the
-    system's reason where a socket failed (`ConnectionError: Connection refused`).
-
-    Never the error's own text: redis-py writes the failed command into some of its messages,
-    keys and arguments included (contact ids, targets), e.g. a pipeline's errors as
-    `Command # 1 (EVALSHA …) of pipeline caused error: …`."""
-    summary = type(error).__name__
-    cause: BaseException | None = error
-    # A few links down the chain at most: the socket's error is near, and a chain may loop.
-    for _ in range(8):
-        if cause is None:
-            break
-        if isinstance(cause, OSError) and isinstance(cause.errno, int):
-            return f"{summary}: {os.strerror(cause.errno)}"
-        cause = cause.__cause__ or cause.__context__
-    return summary
-
-
-# An open pixel leads nowhere; its record says so in place of a target.
-PIXEL_TARGET = "-"
-# The field of a block's link hash that holds its base URL; slot fields are hex numbers.
-BASE_URL_FIELD = "base"
-
-
-class LinkKind(enum.Enum):
-    SHORT = "u"  # an untracked short code
-    TRACKED_SHORT = "t"  # a tracked short code (its tracked link shares the record)
-    TRACKED = "h"  # a tracked link with no short code (e-mail)
-    PIXEL = "o"  # an open-tracking pixel
-
-    @property
-    def tracked(self) -> bool:
-        return self is not LinkKind.SHORT
-
-    @property
-    def has_code(self) -> bool:
-        return self in (LinkKind.SHORT, LinkKind.TRACKED_SHORT)
-
-
-_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]*")
-
-
-def _quote_id(value: str | None) -> str:
-    # Most ids need no escaping, and a regex check is far cheaper than quote.
-    if value is None:
-        return ""
-    return value if _PLAIN_ID.fullmatch(value) else quote(value, safe="")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLink:
-    kind: LinkKind
-    org: str
-    target: str
-    created_at: int
-    expires_at: int
-    contact_id: str | None = None
-    message_id: str | None = None
-    campaign: str | None = None
-
-    def encode(self) -> str:
-        # Space-separated: orgs are validated to contain none, targets are encoded URLs,
-        # and ids are percent-encoded. Trailing ids that are absent are left out, so an
-        # untracked link without a campaign costs no byte more than its target.
-        head = f"{self.kind.value} {self.created_at:x} {self.expires_at:x} {self.org} {self.target}"
-        ids: list[str | None] = [self.contact_id, self.message_id] if self.kind.tracked else []
-        if self.campaign is not None:
-            ids += [None] * (2 - len(ids)) + [self.campaign]
-        elif not ids:
-            return head
-        return " ".join((head, *(_quote_id(value) for value in ids)))
-
-    @classmethod
-    def decode(cls, raw: str) -> StoredLink:
-        kind, created, expires, org, target, *ids = raw.split(" ")
-        contact, message, campaign = (unquote(i) or None for i in [*ids, "", "", ""][:3])
-        return cls(
-            LinkKind(kind),
-            org,
-            target,
-            int(created, 16),
-            int(expires, 16),
-            contact,
-            message,
-            campaign,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    id: str
-    type: str
-    url: str | None
-    bot: bool
-    link_id: str | None
-    code: str | None
-    message_id: str | None
-    contact_id: str | None
-    campaign: str | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class MessageClaim:
     """Store a message's result under its id unless one is there already."""
@@ -321,60 +111,14 @@ class MessageLinks:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredConsent:
-    tracking: bool
-    # Milliseconds since the epoch; None where it was set before the time was kept.
-    updated_at_ms: int | None
+class LinkRecord:
+    """What the store keeps of one issued id, read without counting a tap."""
 
-
-def link_key(serial: int) -> str:
-    return f"l:{{{block_of(serial)}}}"
-
-
-def count_key(serial: int) -> str:
-    return f"k:{{{block_of(serial)}}}"
-
-
-def link_field(serial: int) -> str:
-    return format(slot_in_block(serial), "x")
-
-
-def message_key(org: str, message_id: str) -> str:
-    return f"m:{org}:{message_id}"
-
-
-def interactions_key(org: str) -> str:
-    return f"{{o:{org}}}:ix"
-
-
-def consent_key(org: str) -> str:
-    return f"{{o:{org}}}:consent"
-
-
-def shorten_quota_key(org: str) -> str:
-    return f"q:{org}"
-
-
-ORGS_KEY = "orgs"
-
-
-def expiring_key(hour: int) -> str:
-    return f"x:{hour}"
-
-
-def expiring_field(org: str, minute_of_hour: int) -> str:
-    return f"{org}:{minute_of_hour}"
-
-
-def _org_and_minute(field: str) -> tuple[str, int]:
-    """The org and minute of hour of an expiry index field (orgs hold no colon)."""
-    org, colon, minute = field.rpartition(":")
-    if not colon:
-        # A field of the index as it was before it had minutes. Taken as the hour's first
-        # minute, it counts only where the whole hour lies ahead, never for codes that may
-        # have expired already.
-        return field, 0
-    return org, int(minute)
+    link: StoredLink | None
+    # The base URL the id's block was issued with; None for blocks stored before it was kept.
+    base_url: str | None
+    clicks: int
+    bot_clicks: int
 
 
 class Store:
@@ -388,14 +132,14 @@ class Store:
     ) -> None:
         self.redis = redis
         self.timeout = timeout
-        self._save_links = redis.register_script(_SAVE_LINKS)
-        self._tap = redis.register_script(_TAP)
-        self._record = redis.register_script(_RECORD)
-        self._take_quota = redis.register_script(_TAKE_QUOTA)
+        self._save_links = redis.register_script(scripts.SAVE_LINKS)
+        self._tap = redis.register_script(scripts.TAP)
+        self._record = redis.register_script(scripts.RECORD)
+        self._take_quota = redis.register_script(scripts.TAKE_QUOTA)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
-        scripts = (self._save_links, self._tap, self._record, self._take_quota)
-        self._scripts = {s.sha: s.script for s in scripts}
+        registered = (self._save_links, self._tap, self._record, self._take_quota)
+        self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
@@ -412,10 +156,10 @@ class Store:
         """Failures to reach the store become StoreUnavailable; errors of a command do not."""
         try:
             yield
-        except _FAILURES as error:
-            if not _unavailable(error):
+        except FAILURES as error:
+            if not unavailable(error):
                 raise
-            raise _unavailable_error(error) from error
+            raise unavailable_error(error) from error
 
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
@@ -454,8 +198,8 @@ class Store:
             if isinstance(reply, Exception):
                 # A cluster client hands back a node's dropped connection or a refusal
                 # mid-failover as the reply of each command that node was sent.
-                if _unavailable(reply):
-                    raise _unavailable_error(reply) from reply
+                if unavailable(reply):
+                    raise unavailable_error(reply) from reply
                 raise reply
         return replies
 
@@ -513,7 +257,7 @@ class Store:
                 if isinstance(self.redis, RedisCluster):
                     return bool(await self.redis.ping(target_nodes=RedisCluster.PRIMARIES))
                 return bool(await self.redis.ping())
-        except _FAILURES:
+        except FAILURES:
             return False
 
     async def tune(self) -> list[str]:
@@ -565,7 +309,7 @@ class Store:
         for message in messages:
             for serial, link in message.links:
                 fields = by_block.setdefault((link_key(serial), count_key(serial)), [])
-                fields.extend((link_field(serial), link.encode()))
+                fields.extend((link_field(serial), encode_link(link)))
         save = self._save_links.sha
         commands: list[Command] = [
             ("EVALSHA", save, 2, *keys, keep_ms, BASE_URL_FIELD, base_url, *fields)
@@ -584,7 +328,7 @@ class Store:
             previous = None
             if message.claim is not None:
                 won, stored = next(claim_replies), next(claim_replies)
-                previous = None if won else _text(stored)
+                previous = None if won else text(stored)
             earlier.append(previous)
             if previous is not None:
                 lost.extend(serial for serial, _ in message.links)
@@ -600,19 +344,23 @@ class Store:
             )
         return earlier
 
-    async def inspect_link(self, serial: int) -> tuple[StoredLink | None, str | None, int, int]:
+    async def link_record(self, serial: int) -> LinkRecord:
         """A link, the base URL of its block and its taps by people and by bots, counting
         nothing."""
-        field = link_field(serial)
+        link_field_, person, bot = (
+            link_field(serial),
+            count_field(serial, Visitor.PERSON),
+            count_field(serial, Visitor.BOT),
+        )
         (raw, base_url), (people, bots) = await self._pipelined_run(
             [
-                ("HMGET", link_key(serial), field, BASE_URL_FIELD),
-                ("HMGET", count_key(serial), f"{field}:c", f"{field}:b"),
+                ("HMGET", link_key(serial), link_field_, BASE_URL_FIELD),
+                ("HMGET", count_key(serial), person, bot),
             ]
         )
-        link = None if raw is None else StoredLink.decode(_text(raw))
-        base = None if base_url is None else _text(base_url)
-        return link, base, int(people or 0), int(bots or 0)
+        link = None if raw is None else decode_link(text(raw))
+        base = None if base_url is None else text(base_url)
+        return LinkRecord(link, base, int(people or 0), int(bots or 0))
 
     async def expiring(self, first_minute: int, last_minute: int) -> dict[str, int]:
         """Codes per org whose expiry falls in the minutes (since the epoch) from
@@ -626,23 +374,25 @@ class Store:
             )
             for hour, reply in zip(some_hours, replies, strict=True):
                 for field, count in reply.items():
-                    org, minute_of_hour = _org_and_minute(_text(field))
+                    org, minute_of_hour = org_and_minute(text(field))
                     if first_minute <= hour * 60 + minute_of_hour <= last_minute:
                         totals[org] = totals.get(org, 0) + int(count)
         return totals
 
-    async def tap_link(self, serial: int, counter: str, now: int, kinds: str) -> StoredLink | None:
-        """Read a link and count a tap on it while it lives and is of one of `kinds` (a
-        string of LinkKind values): counter "c" for a person, "b" for a bot, "" for none."""
-        args: list[str | int] = [link_field(serial), now, counter, kinds]
+    async def tap_link(
+        self, serial: int, visitor: Visitor, now: int, kinds: Collection[LinkKind]
+    ) -> StoredLink | None:
+        """Read a link and, while it lives and is of one of `kinds`, count the visitor's tap
+        on it (a probe's counts nowhere)."""
+        args: list[str | int] = [link_field(serial), now, TAP_COUNTERS[visitor], kind_codes(kinds)]
         raw = await self._eval(self._tap, [link_key(serial), count_key(serial)], args)
-        return None if raw is None else StoredLink.decode(_text(raw))
+        return None if raw is None else decode_link(text(raw))
 
     async def record_interaction(
         self,
         link: StoredLink,
         *,
-        kind: str,
+        kind: InteractionType,
         link_id: str,
         code: str | None,
         bot: bool,
@@ -652,7 +402,7 @@ class Store:
         args: list[str | int] = [
             link.contact_id or "",
             now_ms - retain_ms,
-            kind,
+            interaction_code(kind),
             link.target,
             "1" if bot else "0",
             link_id,
@@ -661,37 +411,26 @@ class Store:
             link.campaign or "",
         ]
         keys = [consent_key(link.org), interactions_key(link.org)]
-        return _text(await self._eval(self._record, keys, args))
+        return text(await self._eval(self._record, keys, args))
 
     async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
         start = f"({after}" if after else "-"
         entries = await self._call(self.redis.xrange(interactions_key(org), start, "+", limit))
-        interactions = []
-        for entry_id, raw_fields in entries or []:
-            fields = {_text(k): _text(v) for k, v in (raw_fields or {}).items()}
-            interactions.append(
-                Interaction(
-                    id=_text(entry_id),
-                    type=fields["t"],
-                    url=None if fields["u"] == PIXEL_TARGET else fields["u"],
-                    bot=fields["b"] == "1",
-                    link_id=fields.get("l") or None,
-                    code=fields.get("k") or None,
-                    message_id=fields.get("m") or None,
-                    contact_id=fields.get("p") or None,
-                    campaign=fields.get("g") or None,
-                )
+        return [
+            decode_interaction(
+                text(entry_id), {text(k): text(v) for k, v in (fields or {}).items()}
             )
-        return interactions
+            for entry_id, fields in entries or []
+        ]
 
     async def set_consent(self, org: str, contact_id: str, tracking: bool, at_ms: int) -> None:
-        value = f"{'1' if tracking else '0'} {at_ms}"
+        value = encode_consent(tracking, at_ms)
         await self._call(self.redis.hset(consent_key(org), contact_id, value))
 
     async def consent(self, org: str, contact_id: str) -> StoredConsent | None:
         """A contact's stored consent; None if it was never set."""
         raw = await self._call(self.redis.hget(consent_key(org), contact_id))
-        return None if raw is None else _consent(_text(raw))
+        return None if raw is None else decode_consent(text(raw))
 
     async def opted_out(self, org: str, contact_ids: Sequence[str]) -> set[str]:
         """Which of the contacts opted out of tracking; one command for all of them."""
@@ -702,7 +441,7 @@ class Store:
         return {
             contact_id
             for contact_id, raw in zip(ids, values, strict=True)
-            if raw is not None and not _consent(_text(raw)).tracking
+            if raw is not None and not decode_consent(text(raw)).tracking
         }
 
     async def remember_orgs(self, orgs: dict[str, str]) -> None:
@@ -713,49 +452,4 @@ class Store:
 
     async def org_of_hash(self, org_hash: str) -> str | None:
         raw = await self._call(self.redis.hget(ORGS_KEY, org_hash))
-        return None if raw is None else _text(raw)
-
-
-def _text(raw: Any) -> str:
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
-
-
-def _consent(value: str) -> StoredConsent:
-    flag, _, at_ms = value.partition(" ")
-    return StoredConsent(flag != "0", int(at_ms) if at_ms.isdigit() else None)
-
-
-def connect(url: str, *, cluster: bool, timeout: float) -> Store:
-    options: dict[str, Any] = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "health_check_interval": 30,
-    }
-    if cluster:
-        # The shared pipeline's client does not retry, as redis-py would by closing all its
-        # connections: the auto-pipeline keeps a node that is down to its own commands and
-        # fetches the slot map itself. Its batches keep their own deadline, as below.
-        pipelined_cluster = RedisCluster.from_url(
-            url,
-            **{**options, "socket_timeout": None, "health_check_interval": 0},
-            retry=Retry(NoBackoff(), 0),
-        )
-        return Store(RedisCluster.from_url(url, **options), timeout, pipelined_cluster)
-    options["retry_on_timeout"] = False
-    # Blocking: a burst of requests waits its turn for a connection (up to `timeout`) rather
-    # than failing at once or opening thousands of sockets.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=64, timeout=timeout, **options
-    )
-    # The auto-pipeline holds a connection per batch in flight, a handful even under heavy
-    # load, so it takes them from a plain pool: a blocking pool's lock and timer for each
-    # batch cost more than the batch itself. Should Redis hang, batches pile up to the limit
-    # and the rest fail at once, which answers 503 as the timeout would.
-    # Its batches keep their own deadline, so its reads need no timer each.
-    pipelined_options = {**options, "socket_timeout": None, "health_check_interval": 0}
-    pipelined_pool = aioredis.ConnectionPool.from_url(url, max_connections=64, **pipelined_options)
-    return Store(
-        aioredis.Redis(connection_pool=pool),
-        timeout,
-        aioredis.Redis(connection_pool=pipelined_pool),
-    )
+        return None if raw is None else text(raw)

@@ -11,6 +11,8 @@ from __future__ import annotations
 # Enough for any count, size or timestamp here, and for the 2**64 - 1 of a Redis stream id.
 MAX_DIGITS = 20
 MAX_STREAM_ID_PART = 2**64 - 1
+# The rule of `stream_cursor` as a pattern, for the API description; empty means none.
+STREAM_CURSOR_PATTERN = f"^(?:[0-9]{{1,{MAX_DIGITS}}}-[0-9]{{1,{MAX_DIGITS}}})?$"
 
 
 def whole_number(text: str, *, max_digits: int = MAX_DIGITS) -> int | None:

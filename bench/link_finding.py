@@ -1,4 +1,4 @@
-"""How long finding the links in an SMS-sized body takes: `python bench/detection.py`.
+"""How long finding the links in an SMS-sized body takes: `python bench/link_finding.py`.
 
 Prints the median time of one `find_links` call, in microseconds, for a 1,600-character body
 with ten links (with and without a scheme, some with unicode hosts or paths), for a body of the

@@ -1,0 +1,105 @@
+"""Looking up what was issued, for ops: one id's link info, and what expires soon. The HTTP
+API (`GET /v1/links/{code}`) and the CLI (`inspect`, `expiring`) both answer from here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shortener.domain.codes import CodeCodec
+from shortener.model import LinkKind
+from shortener.store.store import Store
+
+LinkKindName = Literal["short", "tracked_link", "pixel"]
+_KIND_NAMES: dict[LinkKind, LinkKindName] = {
+    LinkKind.SHORT: "short",
+    LinkKind.TRACKED_SHORT: "short",
+    LinkKind.TRACKED: "tracked_link",
+    LinkKind.PIXEL: "pixel",
+}
+
+
+class LinkInfo(BaseModel):
+    """What ops need to know about one id the service issued: a short code, an e-mail's tracked
+    link or its open pixel."""
+
+    link_id: str = Field(description="The id looked up.")
+    kind: LinkKindName = Field(
+        description="`short`: a short code (tracked or not); `tracked_link`: a tracked link "
+        "of an e-mail, which has no short code; `pixel`: an e-mail's open pixel."
+    )
+    code: str | None = Field(description="The short code; null where the id has none.")
+    short_url: str | None = Field(
+        description="The short link as issued; null where the id has no short code."
+    )
+    url: str | None = Field(description="Where the id redirects (ASCII form); null for a pixel.")
+    tracked: bool
+    created_at: datetime
+    expires_at: datetime
+    ttl_seconds: int = Field(description="Seconds left until expires_at; 0 once expired.")
+    status: Literal["active", "expired"]
+    clicks: int = Field(description="Taps by people (for a pixel: opens).")
+    bot_clicks: int = Field(description="Taps by link previews, crawlers and scanners.")
+    campaign: str | None = Field(description="The campaign of its message; null if none.")
+    message_id: str | None = Field(
+        description="The message it was issued for, where it is tracked and the message had an "
+        "id; null otherwise."
+    )
+
+
+class Lookup:
+    def __init__(
+        self, store: Store, codec: CodeCodec, base_url: str, clock: Callable[[], float]
+    ) -> None:
+        self.store = store
+        self.codec = codec
+        self.base_url = base_url
+        self.clock = clock
+
+    def issued(self, link_id: str) -> bool:
+        """Whether this service issued the id (it may have expired since); no I/O."""
+        return self.codec.decode(link_id) is not None
+
+    async def link_info(self, link_id: str) -> tuple[str, LinkInfo] | None:
+        """The org and the link info of any id this service issued (a short code, a tracked
+        link or a pixel) whose record is still stored; None otherwise. The short URL uses the
+        base URL the id was issued with, or today's where the store does not know that."""
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            return None
+        record = await self.store.link_record(serial)
+        link = record.link
+        if link is None:
+            return None
+        now = self.clock()
+        code = link_id if link.kind.has_code else None
+        return link.org, LinkInfo(
+            link_id=link_id,
+            kind=_KIND_NAMES[link.kind],
+            code=code,
+            short_url=None if code is None else f"{record.base_url or self.base_url}/{code}",
+            url=None if link.kind is LinkKind.PIXEL else link.target,
+            tracked=link.kind.tracked,
+            created_at=datetime.fromtimestamp(link.created_at, UTC),
+            expires_at=datetime.fromtimestamp(link.expires_at, UTC),
+            ttl_seconds=max(0, int(link.expires_at - now)),
+            status="active" if link.expires_at > now else "expired",
+            clicks=record.clicks,
+            bot_clicks=record.bot_clicks,
+            campaign=link.campaign,
+            message_id=link.message_id,
+        )
+
+    async def expiring(self, within_seconds: int) -> dict[str, int]:
+        """Codes per org that are still active and expire within `within_seconds`, counted
+        in whole minutes from the next one on (the window rounded up to whole minutes).
+
+        The index knows the minute of each expiry, not the second: a code expiring within
+        the current minute may have expired already, so that minute is left out."""
+        await self.store.flush()
+        first_minute = int(self.clock()) // 60 + 1
+        minutes = -(-within_seconds // 60)
+        return await self.store.expiring(first_minute, first_minute + minutes - 1)

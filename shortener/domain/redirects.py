@@ -1,0 +1,158 @@
+"""Following what recipients tap: short codes, signed tracked links and the open pixel. Each
+is resolved, then answered, then tracked, in that order."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shortener.domain.codes import CodeCodec
+from shortener.domain.errors import InvalidSignature
+from shortener.domain.interactions import ClickRecorder
+from shortener.domain.orgs import OrgDirectory
+from shortener.domain.signing import LinkSigner
+from shortener.model import (
+    CODE_KINDS,
+    PIXEL_KINDS,
+    SIGNED_KINDS,
+    InteractionType,
+    LinkKind,
+    StoredLink,
+    Visitor,
+)
+from shortener.store.store import Store
+
+# A cut target may end inside a percent escape, which the query parser leaves as it was.
+_PARTIAL_ESCAPE = re.compile(r"%[0-9A-Fa-f]?\Z")
+
+
+class TapOutcome(enum.Enum):
+    REDIRECT = "redirect"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Tap:
+    outcome: TapOutcome
+    link: StoredLink | None = None
+
+
+class Redirects:
+    def __init__(
+        self,
+        store: Store,
+        codec: CodeCodec,
+        signer: LinkSigner,
+        orgs: OrgDirectory,
+        recorder: ClickRecorder,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.codec = codec
+        self.signer = signer
+        self.orgs = orgs
+        self.recorder = recorder
+        self.clock = clock
+
+    def find_code(self, path: str) -> tuple[str, int] | None:
+        """The code this service made (it may have expired since) that a tapped path is or
+        starts with (see `CodeCodec.decode_leading`), with its serial; no I/O."""
+        return self.codec.decode_leading(path)
+
+    async def tap(self, found: tuple[str, int], visitor: Visitor) -> Tap:
+        """A tap on a code that `find_code` found: where it leads, its click recorded if it
+        is tracked."""
+        code, serial = found
+        link = await self.store.tap_link(serial, visitor, int(self.clock()), CODE_KINDS)
+        if link is None:
+            return Tap(TapOutcome.EXPIRED)
+        if not link.kind.has_code:
+            return Tap(TapOutcome.UNKNOWN)
+        if link.expires_at <= self.clock():
+            return Tap(TapOutcome.EXPIRED, link)
+        await self.recorder.record(link, InteractionType.CLICK, code, visitor)
+        return Tap(TapOutcome.REDIRECT, link)
+
+    async def _live(
+        self, link_id: str, kinds: frozenset[LinkKind], visitor: Visitor
+    ) -> StoredLink | None:
+        """The live record behind an id, its tap counted; None if unknown or expired."""
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            return None
+        link = await self.store.tap_link(serial, visitor, int(self.clock()), kinds)
+        if link is None or link.expires_at <= self.clock():
+            return None
+        return link
+
+    async def follow(
+        self,
+        org_hash: str,
+        link_id: str,
+        target: str,
+        digest: str,
+        version: int,
+        visitor: Visitor,
+    ) -> str:
+        """A tap on a signed tracked link: its target, or InvalidSignature. The click is
+        recorded while the link is inside its tracking window; after it, it only redirects."""
+        org = await self.orgs.org_of(org_hash)
+        if org is None or not self.signer.verify(org, link_id, target, digest, version):
+            raise InvalidSignature("the link's digest does not match its target")
+        link = await self._live(link_id, SIGNED_KINDS, visitor)
+        if link is not None and link.org == org and link.target == target:
+            await self.recorder.record(link, InteractionType.CLICK, link_id, visitor)
+        return target
+
+    async def follow_cut(
+        self,
+        org_hash: str,
+        link_id: str,
+        visitor: Visitor,
+        *,
+        target: str | None = None,
+        digest: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """A tracked link whose query lost `digest`, `secretVersion` or `targetUrl` on the way
+        (mail and SMS clients cut long URLs): the target stored for the link, never the
+        query's, with the click recorded as usual; InvalidSignature when no record of the org
+        is stored. What the query still holds must agree with the record: its target may be
+        cut, but not changed, and a digest with its version must sign the stored target."""
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            raise InvalidSignature("the link is incomplete and names no link of this service")
+        now = int(self.clock())
+        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS)
+        if (
+            link is None
+            or link.kind not in SIGNED_KINDS
+            or self.signer.org_hash(link.org) != org_hash
+        ):
+            raise InvalidSignature("the link is incomplete and no record of it is kept")
+        if target is not None and not link.target.startswith(_PARTIAL_ESCAPE.sub("", target)):
+            raise InvalidSignature("the link's target does not match its record")
+        if (
+            digest is not None
+            and version is not None
+            and not self.signer.verify(link.org, link_id, link.target, digest, version)
+        ):
+            raise InvalidSignature("the link's digest does not match its target")
+        if link.expires_at > now:
+            await self.recorder.record(link, InteractionType.CLICK, link_id, visitor)
+        return link.target
+
+    async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
+        """The open-tracking pixel was fetched. The route names any id the service issued,
+        but only an HTML message's pixel records an open (and is counted): a short code or
+        tracked link fetched as a pixel says nothing of anyone opening a message."""
+        link = await self._live(link_id, PIXEL_KINDS, visitor)
+        if (
+            link is not None
+            and link.kind is LinkKind.PIXEL
+            and self.signer.org_hash(link.org) == org_hash
+        ):
+            await self.recorder.record(link, InteractionType.OPEN, link_id, visitor)

@@ -1,0 +1,457 @@
+"""Shortening messages: find the links, decide which are tracked, issue their records and
+rewrite the body. No HTTP, and the store only through `Store`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from shortener.domain.codes import CodeCodec
+from shortener.domain.errors import (
+    BatchTooLarge,
+    MessageConflict,
+    MessageRefused,
+    ShortenLimitReached,
+    TooManyLinks,
+    link_limit,
+)
+from shortener.domain.limits import MAX_LINKS_PER_BATCH, SHORTEN_LIMIT_WINDOW_MS
+from shortener.domain.messages import (
+    SegmentInfo,
+    Segments,
+    ShortenRequest,
+    ShortenResult,
+    ShortLink,
+    SkippedLink,
+)
+from shortener.domain.orgs import OrgDirectory
+from shortener.domain.signing import LinkSigner
+from shortener.metrics import CODES_ISSUED
+from shortener.model import PIXEL_TARGET, LinkKind, StoredLink
+from shortener.store.serials import SerialAllocator
+from shortener.store.store import MessageClaim, MessageLinks, Store
+from shortener.text import markup
+from shortener.text.detection import FoundLink, find_links
+from shortener.text.segments import count_segments
+from shortener.text.targets import InvalidTarget, redirect_target
+
+# Records stay this long past their expiry (at most as long as they lived) so that ops can
+# still see where an expired code went and how often it was tapped.
+MAX_GRACE_SECONDS = 30 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPolicy:
+    base_url: str
+    ttl_seconds: int
+    schemeless_scheme: str = "https"
+    http_only_hosts: frozenset[str] = frozenset()
+    # Messages an org may shorten per minute; 0: no limit.
+    org_shorten_limit_per_minute: int = 0
+
+    def short_url(self, code: str) -> str:
+        return f"{self.base_url}/{code}"
+
+    def keep_ms(self) -> int:
+        """How long the store keeps a record: its lifetime and the grace for ops."""
+        return (self.ttl_seconds + min(self.ttl_seconds, MAX_GRACE_SECONDS)) * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Need:
+    """A link record a message needs; identical needs of one message share one record."""
+
+    kind: LinkKind
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A link of a text body and the record it becomes."""
+
+    start: int
+    end: int
+    url: str
+    need: _Need
+
+
+@dataclass(frozen=True, slots=True)
+class _TextPlan:
+    spans: list[_Span]
+    skipped: list[SkippedLink]
+
+    @property
+    def needs(self) -> list[_Need]:
+        return list(dict.fromkeys(span.need for span in self.spans))
+
+
+@dataclass(frozen=True, slots=True)
+class _HtmlPlan:
+    # Each web link of the markup, with the record it becomes where it is tracked.
+    anchors: list[tuple[markup.Anchor, _Need | None]]
+    pixel: _Need | None
+    skipped: list[SkippedLink]
+
+    @property
+    def needs(self) -> list[_Need]:
+        wanted = [need for _, need in self.anchors if need is not None]
+        return list(dict.fromkeys([*wanted, *([self.pixel] if self.pixel else [])]))
+
+
+_Plan = _TextPlan | _HtmlPlan
+
+
+@dataclass(slots=True)
+class _Draft:
+    """One message on its way: the links found in it, without I/O."""
+
+    request: ShortenRequest
+    fingerprint: str
+    # The links found in a text body; the `<a href>` to http(s) of an html body.
+    found: list[FoundLink] = field(default_factory=list)
+    anchors: list[markup.Anchor] = field(default_factory=list)
+
+
+class Shortening:
+    def __init__(
+        self,
+        store: Store,
+        codec: CodeCodec,
+        signer: LinkSigner,
+        orgs: OrgDirectory,
+        policy: LinkPolicy,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.codec = codec
+        self.signer = signer
+        self.orgs = orgs
+        self.policy = policy
+        self.clock = clock
+        self.allocator = SerialAllocator(store.reserve_blocks)
+
+    async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
+        """Shorten one message; MessageConflict if its id was used for another message,
+        TooManyLinks if it has more links than a message may have."""
+        (outcome,) = await self.shorten_many(org, [request])
+        if isinstance(outcome, MessageRefused):
+            raise outcome
+        return outcome
+
+    async def shorten_many(
+        self, org: str, requests: Sequence[ShortenRequest]
+    ) -> list[ShortenResult | MessageRefused]:
+        """Shorten messages in one store round trip (two when a retry lost a race), each on its
+        own: a message whose id was used for another message gets a MessageConflict in its
+        place and keeps nothing stored. Retried message ids get their first result. A message
+        whose id an earlier message of the same call has is a MessageConflict too: one batch
+        names each message once. A message with more links than a message may have gets
+        TooManyLinks.
+
+        Before anything is issued or written, the whole call is refused with BatchTooLarge
+        when its messages have more links together than one call may issue, and with
+        ShortenLimitReached when the org may not shorten that many more messages this minute.
+        """
+        outcomes: list[ShortenResult | MessageRefused | None] = [None] * len(requests)
+        drafts, later = self._drafts(requests, outcomes)
+        opted_out = await self._admit(org, drafts)
+        plans = {
+            index: self._plan(org, draft, self._consents(draft.request, opted_out))
+            for index, draft in drafts.items()
+        }
+        messages = await self._issue(org, drafts, plans, outcomes)
+        if any(need.kind.tracked for plan in plans.values() for need in plan.needs):
+            await self.orgs.remember([org])
+        earlier = await self.store.save_links(messages, self.policy.keep_ms(), self.policy.base_url)
+        kept = 0
+        saved = zip(drafts.items(), messages, earlier, strict=True)
+        for (index, draft), message, previous in saved:
+            if previous is None:
+                kept += len(message.links)
+            elif draft.request.message_id is not None:
+                fingerprint, _, payload = previous.partition("\n")
+                holder = (fingerprint, ShortenResult.model_validate_json(payload))
+                outcomes[index] = _answer(draft.request.message_id, draft.fingerprint, holder)
+        CODES_ISSUED.inc(kept)
+        for index in later:
+            message_id = requests[index].message_id
+            assert message_id is not None
+            outcomes[index] = MessageConflict(message_id, in_this_batch=True)
+        answered = [outcome for outcome in outcomes if outcome is not None]
+        assert len(answered) == len(requests)
+        return answered
+
+    @staticmethod
+    def _consents(request: ShortenRequest, opted_out: set[str]) -> bool:
+        recipient = request.recipient
+        return (
+            recipient is not None
+            and recipient.tracking_consent
+            and recipient.contact_id not in opted_out
+        )
+
+    def _drafts(
+        self,
+        requests: Sequence[ShortenRequest],
+        outcomes: list[ShortenResult | MessageRefused | None],
+    ) -> tuple[dict[int, _Draft], dict[int, str]]:
+        """Drafts of the messages to shorten, by index, with the links found in each; and the
+        fingerprints of the messages whose id an earlier message of the call has, by index:
+        those issue nothing and are answered as the id's claim is. A message with more links
+        than a message may have gets TooManyLinks in `outcomes`; BatchTooLarge as soon as the
+        others have more links together than one call may issue. No I/O."""
+        drafts: dict[int, _Draft] = {}
+        later: dict[int, str] = {}
+        first_with_id: dict[str, int] = {}
+        total = 0
+        for index, request in enumerate(requests):
+            fingerprint = _fingerprint(request)
+            message_id = request.message_id
+            if message_id is not None and first_with_id.setdefault(message_id, index) != index:
+                later[index] = fingerprint
+                continue
+            draft = _Draft(request, fingerprint)
+            if request.content_type == "html":
+                anchors = markup.find_anchors(request.body)
+                draft.anchors = [anchor for anchor in anchors if anchor.is_web_link]
+                found = len(draft.anchors)
+            else:
+                draft.found = find_links(request.body)
+                found = len(draft.found)
+            if found > link_limit(request.content_type):
+                outcomes[index] = TooManyLinks(request.content_type, found)
+                continue
+            total += found
+            if total > MAX_LINKS_PER_BATCH:
+                raise BatchTooLarge
+            drafts[index] = draft
+        return drafts, later
+
+    async def _admit(self, org: str, drafts: dict[int, _Draft]) -> set[str]:
+        """Take the messages from the org's quota for this minute (ShortenLimitReached when
+        they do not fit), and read which of their contacts opted out: in one round trip, since
+        commands of one event-loop turn leave together."""
+        requests = [draft.request for draft in drafts.values()]
+        replies = await asyncio.gather(
+            self._take_quota(org, len(requests)),
+            self._opted_out(org, requests),
+            return_exceptions=True,
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        opted_out = replies[1]
+        assert isinstance(opted_out, set)
+        return opted_out
+
+    async def _take_quota(self, org: str, count: int) -> None:
+        limit = self.policy.org_shorten_limit_per_minute
+        if limit <= 0 or count == 0:
+            return
+        retry_after_ms = await self.store.take_shorten_quota(
+            org, count, limit, SHORTEN_LIMIT_WINDOW_MS
+        )
+        if retry_after_ms:
+            raise ShortenLimitReached(limit, count, retry_after_ms)
+
+    async def _opted_out(self, org: str, requests: Sequence[ShortenRequest]) -> set[str]:
+        """The contacts of these messages who consent in the request but opted out here."""
+        asking = [
+            request.recipient.contact_id
+            for request in requests
+            if request.recipient is not None
+            and request.recipient.tracking_consent
+            and request.recipient.contact_id is not None
+        ]
+        return await self.store.opted_out(org, asking)
+
+    # Planning: which record each link needs. Consent is only known once the store has been
+    # asked, after the links were counted.
+
+    def _target(self, url: str) -> str:
+        scheme = self.policy.schemeless_scheme
+        if "://" not in url:
+            host = url.split("/", 1)[0].split(":", 1)[0].lower()
+            if host in self.policy.http_only_hosts:
+                scheme = "http"
+        return redirect_target(url, schemeless_scheme=scheme)
+
+    def _excluded(self, entries: Iterable[str]) -> frozenset[str]:
+        """The non-trackable list, as written and as redirect targets."""
+        excluded = set()
+        for entry in entries:
+            excluded.add(entry)
+            with contextlib.suppress(InvalidTarget):
+                excluded.add(self._target(entry.strip()))
+        return frozenset(excluded)
+
+    def _plan(self, org: str, draft: _Draft, consent: bool) -> _Plan:
+        excluded = self._excluded(draft.request.non_trackable)
+        if draft.request.content_type == "html":
+            return self._plan_html(draft, consent, excluded)
+        return self._plan_text(draft, consent, excluded)
+
+    def _plan_text(self, draft: _Draft, consent: bool, excluded: frozenset[str]) -> _TextPlan:
+        spans: list[_Span] = []
+        skipped: list[SkippedLink] = []
+        for found in draft.found:
+            try:
+                target = self._target(found.url)
+            except InvalidTarget as error:
+                # Not something a redirect may point at; it stays in the body as written.
+                skipped.append(SkippedLink(url=found.url, reason=str(error)))
+                continue
+            tracked = consent and found.url not in excluded and target not in excluded
+            need = _Need(LinkKind.TRACKED_SHORT if tracked else LinkKind.SHORT, target)
+            spans.append(_Span(found.start, found.end, found.url, need))
+        return _TextPlan(spans, skipped)
+
+    def _plan_html(self, draft: _Draft, consent: bool, excluded: frozenset[str]) -> _HtmlPlan:
+        anchors: list[tuple[markup.Anchor, _Need | None]] = []
+        skipped: list[SkippedLink] = []
+        for anchor in draft.anchors:
+            try:
+                target = self._target(anchor.url)
+            except InvalidTarget as error:
+                skipped.append(SkippedLink(url=anchor.url, reason=str(error)))
+                continue
+            need = None
+            trackable = not anchor.opted_out and anchor.url not in excluded
+            if consent and trackable and target not in excluded:
+                need = _Need(LinkKind.TRACKED, target)
+            anchors.append((anchor, need))
+        pixel = _Need(LinkKind.PIXEL, PIXEL_TARGET) if consent else None
+        return _HtmlPlan(anchors, pixel, skipped)
+
+    # Issuing and rendering, once the needed records have their codes.
+
+    async def _issue(
+        self,
+        org: str,
+        drafts: dict[int, _Draft],
+        plans: dict[int, _Plan],
+        outcomes: list[ShortenResult | MessageRefused | None],
+    ) -> list[MessageLinks]:
+        """Give the plans' links their serials and render the results into `outcomes`; the
+        links of each draft, with the claim of its message id."""
+        serials = iter(await self.allocator.allocate(sum(len(p.needs) for p in plans.values())))
+        now = int(self.clock())
+        expires_at = now + self.policy.ttl_seconds
+        messages: list[MessageLinks] = []
+        for index, draft in drafts.items():
+            request = draft.request
+            recipient = request.recipient
+            plan = plans[index]
+            codes: dict[_Need, str] = {}
+            links = []
+            for need in plan.needs:
+                serial = next(serials)
+                codes[need] = self.codec.encode(serial)
+                link = StoredLink(
+                    need.kind,
+                    org,
+                    need.target,
+                    now,
+                    expires_at,
+                    recipient.contact_id if recipient and need.kind.tracked else None,
+                    request.message_id if need.kind.tracked else None,
+                    request.campaign,
+                )
+                links.append((serial, link))
+            if isinstance(plan, _TextPlan):
+                result = self._render_text(org, request.body, plan, codes)
+            else:
+                result = self._render_html(org, request.body, plan, codes)
+            outcomes[index] = result
+            claim = None
+            if request.message_id is not None:
+                payload = draft.fingerprint + "\n" + result.model_dump_json()
+                claim = MessageClaim(org, request.message_id, payload)
+            messages.append(MessageLinks(links, claim))
+        return messages
+
+    def _render_text(
+        self, org: str, body: str, plan: _TextPlan, codes: dict[_Need, str]
+    ) -> ShortenResult:
+        pieces: list[str] = []
+        links: list[ShortLink] = []
+        position = 0
+        for span in plan.spans:
+            need = span.need
+            code = codes[need]
+            short_url = self.policy.short_url(code)
+            pieces += (body[position : span.start], short_url)
+            position = span.end
+            tracking_url = (
+                self.signer.tracking_url(org, code, need.target) if need.kind.tracked else None
+            )
+            links.append(
+                ShortLink(
+                    url=span.url,
+                    short_url=short_url,
+                    code=code,
+                    tracked=need.kind.tracked,
+                    tracking_url=tracking_url,
+                )
+            )
+        pieces.append(body[position:])
+        new_body = "".join(pieces)
+        return ShortenResult(
+            body=new_body,
+            links=links,
+            segments=Segments(before=segment_info(body), after=segment_info(new_body)),
+            skipped=plan.skipped,
+        )
+
+    def _render_html(
+        self, org: str, body: str, plan: _HtmlPlan, codes: dict[_Need, str]
+    ) -> ShortenResult:
+        links = []
+        replacements = []
+        for anchor, need in plan.anchors:
+            tracking_url = None
+            if need is not None:
+                tracking_url = self.signer.tracking_url(org, codes[need], need.target)
+                replacements.append((anchor, tracking_url))
+            links.append(
+                ShortLink(
+                    url=anchor.url,
+                    short_url=None,
+                    code=None,
+                    tracked=need is not None,
+                    tracking_url=tracking_url,
+                )
+            )
+        new_body = body
+        if plan.pixel is not None:
+            pixel_tag = markup.pixel_tag(self.signer.pixel_url(org, codes[plan.pixel]))
+            new_body = markup.rewrite(body, replacements, pixel_tag)
+        return ShortenResult(body=new_body, links=links, segments=None, skipped=plan.skipped)
+
+
+def _answer(
+    message_id: str, fingerprint: str, holder: tuple[str, ShortenResult]
+) -> ShortenResult | MessageConflict:
+    """The answer to a message given what holds its id: a retry gets the holder's result."""
+    if fingerprint == holder[0]:
+        return holder[1]
+    return MessageConflict(message_id)
+
+
+def _fingerprint(request: ShortenRequest) -> str:
+    """What tells a retry of a message from another message under the same id."""
+    # Only a message id can be retried, so only then is the request worth a fingerprint.
+    if request.message_id is None:
+        return ""
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:32]
+
+
+def segment_info(text: str) -> SegmentInfo:
+    """How many SMS segments a body takes, in which encoding."""
+    count = count_segments(text)
+    return SegmentInfo(
+        encoding=count.encoding, characters=count.characters, segments=count.segments
+    )

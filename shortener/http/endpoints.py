@@ -1,0 +1,595 @@
+"""The one table of the HTTP API's endpoints: path, method, handler, request and response
+models, errors, and whether the caller needs a key or is a person coming from a message. It
+feeds the routes (`app.py`), the OpenAPI document (`openapi.py`) and the route templates of the
+metrics and the access log."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from shortener.domain.interactions import Consent, InteractionPage
+from shortener.domain.limits import (
+    DEFAULT_PAGE,
+    MAX_BATCH,
+    MAX_ID_LENGTH,
+    MAX_LINKS_PER_BATCH,
+    MAX_LINKS_PER_HTML,
+    MAX_LINKS_PER_TEXT,
+    MAX_PAGE,
+    MIN_PAGE,
+)
+from shortener.domain.lookup import LinkInfo
+from shortener.domain.messages import ShortenRequest, ShortenResult
+from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
+from shortener.http import contacts, errors, examples, interactions, links, messages, ops
+from shortener.http import redirects as redirect_routes
+from shortener.http.errors import ApiError
+from shortener.http.openapi import (
+    Body,
+    Endpoint,
+    build_document,
+    dump,
+    example,
+    json_answer,
+    path_parameter,
+    query_parameter,
+    request_dump,
+)
+from shortener.http.requests import gate
+from shortener.http.responses import JSON
+from shortener.http.schemas import BatchRequest, BatchResult, ConsentRequest
+from shortener.http.tap import tap
+from shortener.text.parsing import STREAM_CURSOR_PATTERN
+
+_INFO = {
+    "title": "SMS link shortener",
+    "summary": "Short links and click tracking for SMS and e-mail messages.",
+    "description": (
+        "Send a message body to `/v1/messages/shorten` before handing it to the SMS "
+        "gateway: every link in it comes back replaced by a short link, tracked when "
+        "the recipient consented. Recipients' taps are redirected by `GET /{code}` "
+        "and the tracked-link routes, and the clicks and opens they produce are read "
+        "back from `/v1/interactions`.\n\n"
+        "Every error is `application/problem+json` (RFC 9457); on the routes people "
+        "reach from a message (`/`, taps, tracked links, the pixel), a client that "
+        "prefers `text/html`, as browsers do, gets a short HTML page instead. When the "
+        "link store does not answer, the routes that need it answer `503` with a "
+        "`Retry-After` header, and recover by themselves when the store is back."
+    ),
+    "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+}
+_TAGS = [
+    {"name": "messages", "description": "Shorten the links in message bodies."},
+    {"name": "tracking", "description": "Tracking consent, and the clicks and opens."},
+    {"name": "redirects", "description": "What recipients' phones and mail apps fetch."},
+    {"name": "ops", "description": "Health, readiness, metrics and link lookup."},
+]
+_BODY_ERRORS = (
+    errors.CONTENT_LENGTH,
+    errors.JSON_INVALID,
+    errors.BODY_TOO_LARGE,
+    errors.NOT_JSON,
+    errors.INVALID,
+)
+
+
+def common_errors(endpoint: Endpoint) -> tuple[ApiError, ...]:
+    """What every endpoint of its sort may answer: 401 without a key, the body's errors, 503
+    when the store does not answer."""
+    found: list[ApiError] = []
+    if endpoint.authenticated:
+        found.append(errors.UNAUTHORIZED)
+    if endpoint.body is not None:
+        found.extend(_BODY_ERRORS)
+    if endpoint.needs_store:
+        found.append(errors.STORE_UNAVAILABLE)
+    return tuple(found)
+
+
+def _status_answer(description: str, status: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            JSON: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"status": {"type": "string"}},
+                    "required": ["status"],
+                },
+                "example": {"status": status},
+            }
+        },
+    }
+
+
+def _redirect_answer(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {
+            "Location": {
+                "description": "The destination, in ASCII: IDNA host, percent-encoded path and "
+                "query.",
+                "required": True,
+                "schema": {"type": "string", "format": "uri"},
+            },
+            "Cache-Control": {"schema": {"type": "string", "const": "no-store"}},
+        },
+    }
+
+
+_HEAD_RECORDS_NOTHING = " It records no click by a person: link checkers and some previews send it."
+_CONTACT = path_parameter(
+    "contact_id",
+    "Your id of the contact, as sent in `recipient.contact_id`.",
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+)
+_LINK_PARAMETERS = (
+    path_parameter("org_hash", "The org, as a keyed hash.", {"type": "string"}),
+    path_parameter("link_id", "The link.", {"type": "string"}),
+)
+_CODE_PARAMETER = path_parameter(
+    "code", "The short code, or the id of a tracked link or pixel.", {"type": "string"}
+)
+
+_SHORTEN_RULES = (
+    "With `content_type` `text` (an SMS body, the default), every link in the body is replaced "
+    "by a short link. Links are found as twitter-text finds them: `http`/`https` links, and "
+    "links without a scheme whose host ends in a known top-level domain (these redirect to "
+    "`https://`). Hosts are mapped as browsers map them (UTS #46), so a link a phone opens is "
+    "shortened, to its ASCII (A-label) form. A link is tracked when the recipient consented to "
+    "tracking, the contact has not opted out here (`PUT /v1/contacts/{contact_id}/consent` "
+    "with `tracking` false wins over `tracking_consent` until set to true again), and the link "
+    "is not listed in `non_trackable`; `segments` tells how many SMS parts the body takes "
+    "before and after.\n\n"
+    "With `content_type` `html` (an e-mail body), every trackable `http(s)` link in an "
+    "`<a href>` is replaced by its tracked link and an invisible tracking pixel is added; links "
+    'marked `data-tracking="false"` or listed in `non_trackable` stay as they are. Without a '
+    "consenting recipient the body comes back unchanged. `short_url`, `code` and `segments` "
+    "are null for html.\n\n"
+    "`links` lists every link found, in order of appearance, with `url` as written (in html, "
+    "the address a browser follows: the `href` with its character references decoded). A link "
+    "found but deliberately left as it is (it carries a user name or password, is too long, "
+    "or its host or port is not valid) is listed in `skipped` instead, with the reason. "
+    "Unknown request fields are refused (`422`, naming them). Retrying with the same "
+    "`message_id` returns the same result without issuing new links.\n\n"
+    f"A text message can have at most {MAX_LINKS_PER_TEXT} links and an html message "
+    f"{MAX_LINKS_PER_HTML}, counting every link found (`links` and `skipped` together); a "
+    "message with more is refused with `422` and nothing of it is stored. Real messages carry "
+    "a handful of links, a newsletter a few hundred at most; the limits keep one message "
+    "from issuing thousands of links that live for a year. An org may shorten at most "
+    f"{errors.SHORTEN_LIMIT} messages a minute, counted across every instance of the service; "
+    "beyond it the request is refused with `429` and nothing is stored."
+)
+
+
+_BATCH_RULES = (
+    f"Up to {MAX_BATCH} messages, each as for `shortenMessage`, in one call; the results "
+    "come back in the same order. A message that cannot be shortened (a field that is not "
+    'valid, a `message_id` used before for another message) gets `{"error": PROBLEM}` in '
+    "its place, PROBLEM being the problem details a single `shortenMessage` of it would "
+    "answer; nothing of it is stored, and the other messages are shortened. A batch names "
+    "each message once: a later message with the `message_id` of an earlier one of the "
+    "same batch gets a `409` error, and a message with more links than one message may have "
+    "a `422` error. Only a broken envelope (not JSON, no `messages`, more "
+    f"than {MAX_BATCH} of them, unknown fields) fails the whole call, and so do messages "
+    f"that have more than {MAX_LINKS_PER_BATCH} links together (`413`), or more messages "
+    "than the org may still shorten this minute (`429`): then nothing is stored."
+)
+
+
+async def _serve_document(request: Request) -> Response:
+    return JSONResponse(openapi_document(gate(request).settings.base_url))
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "/v1/messages/shorten",
+        "POST",
+        messages.shorten,
+        "shortenMessage",
+        "messages",
+        "Shorten the links in one message",
+        _SHORTEN_RULES,
+        lambda base_url: {
+            200: json_answer(
+                "The body to send, with its links replaced, and what was done to each link.",
+                ShortenResult,
+                {
+                    "sms": example(
+                        "An SMS with one tracked link", dump(examples.sms_result(base_url))
+                    ),
+                    "email": example(
+                        "An e-mail with a tracked link and the open pixel",
+                        dump(examples.email_result(base_url)),
+                    ),
+                    "skipped": example(
+                        "An SMS whose only link cannot be a redirect target",
+                        dump(examples.skipped_result()),
+                    ),
+                },
+            )
+        },
+        errors=(errors.MESSAGE_CONFLICT, errors.TOO_MANY_LINKS, errors.SHORTEN_LIMIT_REACHED),
+        body=Body(
+            ShortenRequest,
+            "The message body and who it is for.",
+            lambda: {
+                "sms": example(
+                    "An SMS to a recipient who consented to tracking",
+                    request_dump(examples.sms_request()),
+                ),
+                "email": example("An e-mail body", request_dump(examples.email_request())),
+            },
+        ),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/messages/batch",
+        "POST",
+        messages.shorten_batch,
+        "shortenMessages",
+        "messages",
+        "Shorten the links in many messages at once",
+        _BATCH_RULES,
+        lambda base_url: {
+            200: json_answer(
+                "One result per message, in the order of the request: the result, or the error "
+                "of a message that was not shortened.",
+                BatchResult,
+                {
+                    "two": example(
+                        "One tracked and one untracked recipient",
+                        dump(
+                            BatchResult(
+                                results=[
+                                    examples.sms_result(base_url),
+                                    examples.untracked_result(base_url),
+                                ]
+                            )
+                        ),
+                    ),
+                    "refusals": example(
+                        "One message shortened, one reusing its id, one with a field not valid",
+                        dump(examples.batch_refusals(base_url)),
+                    ),
+                },
+            )
+        },
+        errors=(errors.BATCH_TOO_LARGE, errors.SHORTEN_LIMIT_REACHED),
+        body=Body(
+            BatchRequest,
+            f"The messages, 1 to {MAX_BATCH}, with at most {MAX_LINKS_PER_BATCH} links in all.",
+            lambda: {
+                "two": example(
+                    "One recipient who consented to tracking and one who did not",
+                    {
+                        "messages": [
+                            request_dump(examples.sms_request()),
+                            request_dump(examples.untracked_request()),
+                        ]
+                    },
+                ),
+                "refusals": example(
+                    "A message, one reusing its id for another body, one with a field not valid",
+                    {
+                        "messages": [
+                            request_dump(examples.sms_request()),
+                            request_dump(examples.conflicting_request()),
+                            {"body": "See https://example.com/", "content_type": "pdf"},
+                        ]
+                    },
+                ),
+            },
+        ),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/contacts/{contact_id}/consent",
+        "GET",
+        contacts.get_consent,
+        "getTrackingConsent",
+        "tracking",
+        "Read a contact's tracking consent",
+        "The consent last recorded for the contact with `PUT`, and when; `tracking` and "
+        "`updated_at` are null when none was ever recorded.",
+        lambda base_url: {
+            200: json_answer(
+                "The contact's consent.",
+                Consent,
+                {
+                    "opted_out": example("The contact opted out", dump(examples.consents()[0])),
+                    "never_set": example("No consent recorded", dump(examples.consents()[1])),
+                },
+            )
+        },
+        errors=(errors.CONTACT_ID,),
+        parameters=(_CONTACT,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/contacts/{contact_id}/consent",
+        "PUT",
+        contacts.set_consent,
+        "setTrackingConsent",
+        "tracking",
+        "Record a contact's tracking consent",
+        "Consent is looked up when a click or open happens, not when the message was sent: "
+        "after an opt-out, the contact's interactions are recorded anonymously (`contact_id` "
+        "null, nothing else that points to the person). An opt-out also wins over "
+        "`tracking_consent` in later messages to the contact until consent is set to true "
+        "again.",
+        lambda base_url: {204: {"description": "Recorded."}},
+        errors=(errors.CONTACT_ID,),
+        body=Body(
+            ConsentRequest,
+            "Whether the contact allows tracking.",
+            lambda: {"opt_out": example("The contact opted out", request_dump(examples.opt_out()))},
+        ),
+        parameters=(_CONTACT,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/interactions",
+        "GET",
+        interactions.list_interactions,
+        "listInteractions",
+        "tracking",
+        "Read clicks and opens",
+        "The org's interactions, oldest first. Read on by passing `next` as `after`; when "
+        "there is nothing new, `interactions` is empty and `next` stays where it was. `bot` "
+        "is true for link-preview fetchers, crawlers and scanners.",
+        lambda base_url: {
+            200: json_answer(
+                "A page of interactions.",
+                InteractionPage,
+                {"click": example("One click by a person", dump(examples.interaction_page()))},
+            )
+        },
+        errors=(errors.CURSOR, errors.PAGE_LIMIT),
+        parameters=(
+            query_parameter(
+                "after",
+                "The `next` of the previous page; omit it, or leave it empty, to read from the "
+                "start.",
+                {"type": "string", "pattern": STREAM_CURSOR_PATTERN},
+                example=examples.CURSOR,
+            ),
+            query_parameter(
+                "limit",
+                "The most interactions to return.",
+                {
+                    "type": "integer",
+                    "minimum": MIN_PAGE,
+                    "maximum": MAX_PAGE,
+                    "default": DEFAULT_PAGE,
+                },
+            ),
+        ),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/links/{code}",
+        "GET",
+        links.link_info,
+        "getLink",
+        "ops",
+        "Look up a short code, tracked link or pixel",
+        "Where an id this service issued leads, whether it is tracked, when it expires and how "
+        "often it was tapped: a short code, or the `link_id` of an e-mail's tracked link or of "
+        "its open pixel (`kind` tells which; those have no `code` or `short_url`, and a pixel "
+        "no `url`, and a pixel's `clicks` are its opens). `short_url` uses the base URL the "
+        "code was issued with. `HEAD` requests count neither as clicks nor as bot clicks. The "
+        "same as `shortener inspect CODE`.",
+        lambda base_url: {
+            200: json_answer(
+                "The id's record.",
+                LinkInfo,
+                {
+                    name: example(summary, dump(info))
+                    for (name, summary), info in zip(
+                        (
+                            ("active", "A tracked code"),
+                            ("tracked_link", "A tracked link of an e-mail"),
+                            ("pixel", "The open pixel of an e-mail"),
+                        ),
+                        examples.link_infos(base_url),
+                        strict=True,
+                    )
+                },
+            )
+        },
+        errors=(errors.LINK_NOT_YOURS,),
+        parameters=(_CODE_PARAMETER,),
+        authenticated=True,
+    ),
+    Endpoint(
+        TRACKED_LINK,
+        "GET",
+        redirect_routes.follow_tracked,
+        "followTrackedLink",
+        "redirects",
+        "Follow a tracked link",
+        "A tracked link as issued in `tracking_url`. `digest` signs the org, the link id and "
+        "`targetUrl` with the signing key of `secretVersion`, so it only ever redirects where "
+        "the org asked. A `click` is recorded while the link is inside its tracking window; "
+        "after it, the redirect still works and records nothing.\n\n"
+        "Mail and SMS clients cut long links short. When `digest`, `secretVersion` or "
+        "`targetUrl` is missing or empty, the link redirects to the target stored for "
+        "`link_id`, never to the query's, and records the click as usual; what is left of "
+        "the query must agree with that record. With no record of the org kept for "
+        "`link_id`, it answers `400`.",
+        lambda base_url: {
+            302: _redirect_answer(
+                "The signature checks out: go to `targetUrl`; or the query was cut short: go "
+                "to the target stored for the link."
+            )
+        },
+        errors=(errors.INVALID_TRACKED_LINK, errors.SECRET_VERSION),
+        parameters=(
+            *_LINK_PARAMETERS,
+            query_parameter(
+                "targetUrl",
+                "Where to redirect, as the org submitted it.",
+                {"type": "string", "minLength": 1},
+                example=examples.TARGET,
+            ),
+            query_parameter(
+                "digest",
+                "The signature of org, link id and target.",
+                {"type": "string", "minLength": 1},
+                example=examples.DIGEST,
+            ),
+            query_parameter(
+                "secretVersion",
+                "The version of the signing key that made `digest`.",
+                {"type": "integer", "minimum": 0, "maximum": 10**9 - 1},
+                example=1,
+            ),
+        ),
+        public=True,
+        head_note=_HEAD_RECORDS_NOTHING,
+    ),
+    Endpoint(
+        OPEN_PIXEL,
+        "GET",
+        redirect_routes.open_pixel,
+        "fetchOpenPixel",
+        "redirects",
+        "Fetch the open pixel",
+        "The invisible image added to tracked e-mail bodies. Fetching it records an `open` "
+        "interaction while the link is inside its tracking window.",
+        lambda base_url: {
+            200: {
+                "description": "A 1x1 transparent GIF, whether or not the link is known, so a "
+                "mail client never shows a broken image.",
+                "headers": {
+                    "Cache-Control": {
+                        "description": "Not cacheable, so every open reaches the service.",
+                        "schema": {"type": "string"},
+                    }
+                },
+                "content": {"image/gif": {}},
+            }
+        },
+        parameters=(
+            _LINK_PARAMETERS[0],
+            path_parameter("link_id", "The pixel's id.", {"type": "string"}),
+        ),
+        public=True,
+        head_note=_HEAD_RECORDS_NOTHING,
+    ),
+    Endpoint(
+        "/",
+        "GET",
+        redirect_routes.home,
+        "getHome",
+        "redirects",
+        "The bare address",
+        "What someone who opens the service's address without a code sees: this service only "
+        "forwards short links.",
+        lambda base_url: {},
+        errors=(errors.HOME,),
+        public=True,
+        needs_store=False,
+    ),
+    Endpoint(
+        "/healthz",
+        "GET",
+        ops.healthz,
+        "getHealth",
+        "ops",
+        "Is the process up",
+        "Answers without touching the link store, so it stays `200` while the store is down; "
+        "use it as a liveness probe.",
+        lambda base_url: {200: _status_answer("The process is up.", "ok")},
+        needs_store=False,
+    ),
+    Endpoint(
+        "/readyz",
+        "GET",
+        ops.readyz,
+        "getReadiness",
+        "ops",
+        "Can the service answer requests",
+        "`200` when the link store answers, `503` when it does not; use it as a readiness "
+        "probe to take an instance out of the load balancer while its store is unreachable.",
+        lambda base_url: {200: _status_answer("The link store answers.", "ready")},
+        errors=(errors.NOT_READY,),
+        needs_store=False,
+    ),
+    Endpoint(
+        "/metrics",
+        "GET",
+        ops.metrics,
+        "getMetrics",
+        "ops",
+        "Prometheus metrics",
+        "Counters and timings of the process in the Prometheus text exposition format, for "
+        "scraping. Public, unless `SHORTENER_METRICS_KEY` is set: then only a request with "
+        "`Authorization: Bearer` that key gets them (org API keys do not).",
+        lambda base_url: {
+            200: {
+                "description": "The metrics, in the Prometheus text format.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+        errors=(errors.METRICS_KEY,),
+        needs_store=False,
+    ),
+    Endpoint(
+        "/openapi.json",
+        "GET",
+        _serve_document,
+        "getOpenApiDocument",
+        "ops",
+        "This API description",
+        "The OpenAPI 3.1 document describing every route of the service.",
+        lambda base_url: {
+            200: {
+                "description": "The OpenAPI document.",
+                "content": {JSON: {"schema": {"type": "object"}}},
+            }
+        },
+        needs_store=False,
+    ),
+    # Last: its path matches every single segment, so the routes above go first.
+    Endpoint(
+        SHORT_LINK,
+        "GET",
+        tap,
+        "followShortLink",
+        "redirects",
+        "Follow a short link",
+        "The recipient's tap on a short link. A tracked code records a `click` interaction "
+        "before the redirect is sent; taps by link-preview fetchers and crawlers are recorded "
+        "with `bot` true.",
+        lambda base_url: {302: _redirect_answer("The code is live: go to the original link.")},
+        errors=(errors.CODE_UNKNOWN, errors.CODE_EXPIRED, errors.TOO_MANY_MISSES),
+        parameters=(
+            path_parameter(
+                "code",
+                "The short code, 6 to 12 letters and digits. Phones take what follows a link "
+                "up to the next space into it, so a path that starts with a code and goes on "
+                "(`CODE.`, `CODE)`, `CODE/…`) is that code.",
+                {"type": "string"},
+            ),
+        ),
+        public=True,
+        head_note=_HEAD_RECORDS_NOTHING,
+    ),
+)
+# The routes people reach from a message: their errors are pages for browsers.
+PUBLIC_HANDLERS = frozenset(endpoint.handler for endpoint in ENDPOINTS if endpoint.public)
+
+
+@functools.cache
+def openapi_document(base_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the service reachable at `base_url`.
+
+    Built once per base URL and shared: callers must not modify the returned dict.
+    """
+    return build_document(ENDPOINTS, base_url, _INFO, _TAGS, common_errors)

@@ -1,0 +1,99 @@
+"""Every Redis key of the service, and the fields of its hashes; `records.py` lays out the values.
+
+Keys:
+- `blocks`: counter of reserved serial blocks (see `serials.SerialAllocator`).
+- `secret:codes`: the key of the code MAC, made once by whoever starts first.
+- `l:{BLOCK}`: hash of the links of one serial block; field = slot in block (hex),
+  value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
+  cost about half the memory of one key per link. The hash lives until its latest link
+  expires; each link carries its own expiry, since its neighbours may outlive it. One more
+  field, `base` (never a hex number), holds the base URL of the block's short links: a block
+  is only ever issued by one process, with one base URL.
+- `k:{BLOCK}`: the block's tap counts, fields `{slot}:c` (people) and `{slot}:b` (bots),
+  living as long as the block's links. Apart from the links, because changing a field in a
+  large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
+- `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
+- `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, g campaign,
+  and l link id, k code, m message id, p contact id unless the contact had opted out);
+  `{o:ORG}:consent`: hash contact id ->
+  "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
+  flag alone in records written before the time was kept). The shared hash tag keeps both in
+  one cluster slot, so the recorder reads consent and appends the interaction in one script.
+- `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
+- `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
+  the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
+  behind "what expires soon". At most 60 small fields per org and hour, a few bytes each,
+  where each code costs about a hundred.
+- `q:{org}`: how many messages the org shortened in its current window of the per-org shorten
+  limit; the window starts with the first message after the last one ended, and the counter
+  expires with it, so its TTL is the time until the org may shorten again. Counted by
+  `scripts.TAKE_QUOTA` on this one key, where every worker and instance sees it.
+
+No command or script touches keys of two hash slots, so the same operations run on a Redis
+Cluster, where each slot lives on one master.
+"""
+
+from __future__ import annotations
+
+from shortener.model import Visitor
+from shortener.store.serials import block_of, slot_in_block
+
+CODE_MAC_KEY = "secret:codes"
+BLOCKS_KEY = "blocks"
+ORGS_KEY = "orgs"
+# The field of a block's link hash that holds its base URL; slot fields are hex numbers.
+BASE_URL_FIELD = "base"
+# The suffix of a slot's tap count in the block's count hash, by who tapped; a probe counts
+# nowhere.
+TAP_COUNTERS = {Visitor.PERSON: "c", Visitor.BOT: "b", Visitor.PROBE: ""}
+
+
+def link_key(serial: int) -> str:
+    return f"l:{{{block_of(serial)}}}"
+
+
+def count_key(serial: int) -> str:
+    return f"k:{{{block_of(serial)}}}"
+
+
+def link_field(serial: int) -> str:
+    return format(slot_in_block(serial), "x")
+
+
+def count_field(serial: int, visitor: Visitor) -> str:
+    return f"{link_field(serial)}:{TAP_COUNTERS[visitor]}"
+
+
+def message_key(org: str, message_id: str) -> str:
+    return f"m:{org}:{message_id}"
+
+
+def interactions_key(org: str) -> str:
+    return f"{{o:{org}}}:ix"
+
+
+def consent_key(org: str) -> str:
+    return f"{{o:{org}}}:consent"
+
+
+def shorten_quota_key(org: str) -> str:
+    return f"q:{org}"
+
+
+def expiring_key(hour: int) -> str:
+    return f"x:{hour}"
+
+
+def expiring_field(org: str, minute_of_hour: int) -> str:
+    return f"{org}:{minute_of_hour}"
+
+
+def org_and_minute(field: str) -> tuple[str, int]:
+    """The org and minute of hour of an expiry index field (orgs hold no colon)."""
+    org, colon, minute = field.rpartition(":")
+    if not colon:
+        # A field of the index as it was before it had minutes. Taken as the hour's first
+        # minute, it counts only where the whole hour lies ahead, never for codes that may
+        # have expired already.
+        return field, 0
+    return org, int(minute)

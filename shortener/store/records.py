@@ -1,0 +1,106 @@
+"""How values are laid out in Redis: link records, consent, interactions.
+
+A link record is `kind created expires org target [contact message [campaign]]`,
+space-separated: orgs are validated to contain none, targets are encoded URLs, and ids are
+percent-encoded. Trailing ids that are absent are left out, so an untracked link without a
+campaign costs no byte more than its target.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import Any
+from urllib.parse import quote, unquote
+
+from shortener.model import (
+    PIXEL_TARGET,
+    Interaction,
+    InteractionType,
+    LinkKind,
+    StoredConsent,
+    StoredLink,
+)
+
+# The first character of a record: the tap script reads it to tell kinds apart.
+_KIND_CODES = {
+    LinkKind.SHORT: "u",
+    LinkKind.TRACKED_SHORT: "t",
+    LinkKind.TRACKED: "h",
+    LinkKind.PIXEL: "o",
+}
+_KINDS = {code: kind for kind, code in _KIND_CODES.items()}
+# An interaction's type in its stream entry.
+_INTERACTION_CODES = {InteractionType.CLICK: "c", InteractionType.OPEN: "o"}
+_INTERACTION_TYPES = {code: kind for kind, code in _INTERACTION_CODES.items()}
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]*")
+
+
+def text(raw: Any) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def kind_codes(kinds: Collection[LinkKind]) -> str:
+    """Kinds as the tap script takes them: their first characters, in one string."""
+    return "".join(sorted(_KIND_CODES[kind] for kind in kinds))
+
+
+def interaction_code(kind: InteractionType) -> str:
+    return _INTERACTION_CODES[kind]
+
+
+def _quote_id(value: str | None) -> str:
+    # Most ids need no escaping, and a regex check is far cheaper than quote.
+    if value is None:
+        return ""
+    return value if _PLAIN_ID.fullmatch(value) else quote(value, safe="")
+
+
+def encode_link(link: StoredLink) -> str:
+    kind = _KIND_CODES[link.kind]
+    head = f"{kind} {link.created_at:x} {link.expires_at:x} {link.org} {link.target}"
+    ids: list[str | None] = [link.contact_id, link.message_id] if link.kind.tracked else []
+    if link.campaign is not None:
+        ids += [None] * (2 - len(ids)) + [link.campaign]
+    elif not ids:
+        return head
+    return " ".join((head, *(_quote_id(value) for value in ids)))
+
+
+def decode_link(raw: str) -> StoredLink:
+    kind, created, expires, org, target, *ids = raw.split(" ")
+    contact, message, campaign = (unquote(i) or None for i in [*ids, "", "", ""][:3])
+    return StoredLink(
+        _KINDS[kind],
+        org,
+        target,
+        int(created, 16),
+        int(expires, 16),
+        contact,
+        message,
+        campaign,
+    )
+
+
+def encode_consent(tracking: bool, at_ms: int) -> str:
+    """`1 MS` or `0 MS`: allowed or opted out, and when; the record script reads the flag."""
+    return f"{'1' if tracking else '0'} {at_ms}"
+
+
+def decode_consent(value: str) -> StoredConsent:
+    flag, _, at_ms = value.partition(" ")
+    return StoredConsent(flag != "0", int(at_ms) if at_ms.isdigit() else None)
+
+
+def decode_interaction(entry_id: str, fields: Mapping[str, str]) -> Interaction:
+    return Interaction(
+        id=entry_id,
+        type=_INTERACTION_TYPES[fields["t"]],
+        url=None if fields["u"] == PIXEL_TARGET else fields["u"],
+        bot=fields["b"] == "1",
+        link_id=fields.get("l") or None,
+        code=fields.get("k") or None,
+        message_id=fields.get("m") or None,
+        contact_id=fields.get("p") or None,
+        campaign=fields.get("g") or None,
+    )

@@ -1,0 +1,56 @@
+"""Serial numbers in blocks: the store's counter hands out blocks, a process the serials in them.
+
+Links of one block share one Redis hash (see `keys.py`), and a block is only ever issued by one
+process, so the block a serial falls in is part of the storage layout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+BLOCK_BITS = 9
+BLOCK_SIZE = 1 << BLOCK_BITS
+
+
+def block_of(serial: int) -> int:
+    return serial >> BLOCK_BITS
+
+
+def slot_in_block(serial: int) -> int:
+    return serial & (BLOCK_SIZE - 1)
+
+
+class SerialAllocator:
+    """Hands out serials from blocks reserved in the store, one reservation per many codes.
+
+    `reserve(n)` must return the first of `n` consecutive, never-before-reserved block numbers.
+    A block reserved but not used up when the process stops is skipped for good: that costs
+    serial space, never a reuse.
+    """
+
+    __slots__ = ("_lock", "_next", "_reserve", "_stop")
+
+    def __init__(self, reserve: Callable[[int], Awaitable[int]]) -> None:
+        self._reserve = reserve
+        self._next = 0
+        self._stop = 0
+        self._lock = asyncio.Lock()
+
+    async def allocate(self, count: int) -> list[int]:
+        serials: list[int] = []
+        while len(serials) < count:
+            if self._next >= self._stop:
+                async with self._lock:
+                    # Another task may have refilled while this one waited for the lock.
+                    if self._next >= self._stop:
+                        needed = count - len(serials)
+                        blocks = (needed + BLOCK_SIZE - 1) // BLOCK_SIZE
+                        first = await self._reserve(blocks)
+                        self._next = first << BLOCK_BITS
+                        self._stop = (first + blocks) << BLOCK_BITS
+                continue
+            take = min(count - len(serials), self._stop - self._next)
+            serials.extend(range(self._next, self._next + take))
+            self._next += take
+        return serials
