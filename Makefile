@@ -26,7 +26,7 @@ layers: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict shortener
 
-# tests/test_browser.py opens short links in a real Chromium. Install it where that is possible
+# tests/system/test_browser.py opens short links in a real Chromium. Install it where that is possible
 # (as root with apt-get, as on CI); elsewhere that test skips itself, so this never fails.
 browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \

@@ -11,7 +11,6 @@ import ctypes
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,14 @@ from typing import Any
 import httpx
 import redis
 
-from shortener.store.embedded import COMPACT_HASH_CONFIG, server_binary
-
 ROOT = Path(__file__).resolve().parents[1]
+# The Redis and service launchers are the tests' own (tests/support), so that the bench runs
+# what the tests run.
+sys.path.insert(0, str(ROOT))
+
+from tests.support.redis_servers import free_port, server_args  # noqa: E402
+from tests.support.service import CLI, service_env  # noqa: E402
+
 START_SECONDS = 30.0
 STOP_SECONDS = 15.0
 PR_SET_PDEATHSIG = 1
@@ -47,12 +51,6 @@ class Server:
 @dataclass
 class Service(Server):
     api_key: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:
@@ -124,15 +122,7 @@ def redis_server(
     """
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    args = [server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-    if persistent:
-        args += ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
-    else:
-        args += ["--save", "", "--appendonly", "no"]
-    # What the service asks for with CONFIG SET anyway; given from the start, so that memory
-    # figures do not hinge on that being allowed.
-    for name, value in COMPACT_HASH_CONFIG.items():
-        args += [f"--{name}", value]
+    args = server_args(port, directory, append_fsync="everysec" if persistent else None)
     log = directory / "redis.log"
     process = spawn(args, log)
     client = redis.Redis(port=port, socket_timeout=socket_timeout, socket_connect_timeout=1)
@@ -200,18 +190,14 @@ def running_service(
     """`shortener serve` on `redis_url` with a fresh API key of `org`, up once /healthz is."""
     port = free_port()
     api_key = f"{org}-{secrets.token_urlsafe(24)}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHORTENER_")}
-    # With one worker the metrics must be the process's own, not a leftover directory's.
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.update(
-        SHORTENER_REDIS_URL=redis_url,
-        SHORTENER_API_KEYS=f"{api_key}:{org}",
-        SHORTENER_SIGNING_KEYS=f"1:{secrets.token_urlsafe(32)}",
-        SHORTENER_BASE_URL=f"http://127.0.0.1:{port}",
-        SHORTENER_DATA_DIR=str(directory),
+    env = service_env(
+        redis_url,
+        directory,
+        api_keys=f"{api_key}:{org}",
+        signing_keys=f"1:{secrets.token_urlsafe(32)}",
+        base_url=f"http://127.0.0.1:{port}",
     )
-    args = [sys.executable, "-m", "shortener", "serve", "--port", str(port)]
-    args += ["--workers", str(workers)]
+    args = [*CLI, "serve", "--port", str(port), "--workers", str(workers)]
     log = directory / log_name.format(port=port)
     with http_server(
         name,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,15 +9,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
-from shortener.http.app import create_app
-from tests.redis_cluster import LocalCluster, binaries_missing, local_cluster
-from tests.redis_servers import RedisServer, free_port
-
-API_KEY = "test-key-org-a-0123456789"
-OTHER_KEY = "test-key-org-b-0123456789"
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
-OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
-BASE_URL = "http://sho.rt"
+from tests.support.apps import API_KEY, BASE_URL, OTHER_KEY, app_clients
+from tests.support.redis_cluster import LocalCluster, binaries_missing, local_cluster
+from tests.support.redis_servers import RedisServer, free_port
 
 
 @pytest.fixture(scope="session")
@@ -52,33 +45,6 @@ def make_settings(redis_server: RedisServer, tmp_path: Path) -> Callable[..., Se
         return Settings(**values)
 
     return make
-
-
-async def open_client(settings: Settings) -> tuple[httpx.AsyncClient, Any]:
-    app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    transport = httpx.ASGITransport(app=app)
-    client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
-    return client, lifespan
-
-
-@contextlib.asynccontextmanager
-async def app_clients() -> AsyncIterator[Callable[[Settings], Any]]:
-    """Opens apps in-process, each with its own settings; closes them all on the way out."""
-    opened: list[tuple[httpx.AsyncClient, Any]] = []
-
-    async def open_(settings: Settings) -> httpx.AsyncClient:
-        pair = await open_client(settings)
-        opened.append(pair)
-        return pair[0]
-
-    try:
-        yield open_
-    finally:
-        for client, lifespan in reversed(opened):
-            await client.aclose()
-            await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture

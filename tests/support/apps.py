@@ -1,0 +1,91 @@
+"""The app in-process over httpx, against a real Redis, and the calls tests make of it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from shortener.config import Settings
+from shortener.http.app import create_app
+
+API_KEY = "test-key-org-a-0123456789"
+OTHER_KEY = "test-key-org-b-0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
+BASE_URL = "http://sho.rt"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
+CONSENTED = {"contact_id": "c-42", "tracking_consent": True}
+MAX_PAGES = 100
+
+
+async def open_client(settings: Settings) -> tuple[httpx.AsyncClient, Any]:
+    app = create_app(settings)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+    return client, lifespan
+
+
+@contextlib.asynccontextmanager
+async def app_clients() -> AsyncIterator[Callable[[Settings], Any]]:
+    """Opens apps in-process, each with its own settings; closes them all on the way out."""
+    opened: list[tuple[httpx.AsyncClient, Any]] = []
+
+    async def open_(settings: Settings) -> httpx.AsyncClient:
+        pair = await open_client(settings)
+        opened.append(pair)
+        return pair[0]
+
+    try:
+        yield open_
+    finally:
+        for client, lifespan in reversed(opened):
+            await client.aclose()
+            await lifespan.__aexit__(None, None, None)
+
+
+async def shorten(
+    client: httpx.AsyncClient, body: str | None = None, /, **message: Any
+) -> dict[str, Any]:
+    """Shorten one message (`body`, or the fields given) as org-a; its result."""
+    if body is not None:
+        message["body"] = body
+    response = await client.post("/v1/messages/shorten", json=message, headers=AUTH)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def first_link(client: httpx.AsyncClient, body: str, **message: Any) -> dict[str, Any]:
+    """The first link of a message shortened as org-a."""
+    link: dict[str, Any] = (await shorten(client, body, **message))["links"][0]
+    return link
+
+
+async def interactions(client: httpx.AsyncClient, auth: dict[str, str] = AUTH) -> list[Any]:
+    found: list[Any] = []
+    after = None
+    # A cursor that stops moving would page forever; no test stores this many pages.
+    for _ in range(MAX_PAGES):
+        params = {"limit": "1000", **({"after": after} if after else {})}
+        page = await client.get("/v1/interactions", params=params, headers=auth)
+        assert page.status_code == 200, page.text
+        body = page.json()
+        found += body["interactions"]
+        if not body["interactions"]:
+            return found
+        after = body["next"]
+    raise AssertionError(f"interactions did not end within {MAX_PAGES} pages")
+
+
+def relative(url: str) -> str:
+    assert url.startswith(BASE_URL)
+    return url[len(BASE_URL) :]
+
+
+async def tap(client: httpx.AsyncClient, url: str, agent: str = PHONE) -> httpx.Response:
+    return await client.get(relative(url), headers={"user-agent": agent})
