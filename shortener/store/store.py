@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -380,7 +380,7 @@ class Store:
         return totals
 
     async def tap_link(
-        self, serial: int, visitor: Visitor, now: int, kinds: Collection[LinkKind]
+        self, serial: int, visitor: Visitor, now: int, kinds: frozenset[LinkKind]
     ) -> StoredLink | None:
         """Read a link and, while it lives and is of one of `kinds`, count the visitor's tap
         on it (a probe's counts nowhere)."""

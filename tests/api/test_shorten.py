@@ -13,15 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shortener.config import Settings
-from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, shorten
+from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, link_fields, shorten
 
 SHORT = re.compile(re.escape(BASE_URL) + r"/([0-9A-Za-z]{6,12})")
-
-
-async def link_fields(redis: aioredis.Redis) -> list[bytes]:
-    """The link records in the store: every field of the link hashes but their base URL."""
-    keys = await redis.keys("l:*")
-    return [field for key in keys for field in await redis.hkeys(key) if field != b"base"]
 
 
 async def test_every_link_is_replaced_and_nothing_else_changes(client: httpx.AsyncClient) -> None:

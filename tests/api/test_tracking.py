@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -32,6 +32,7 @@ from tests.support.apps import (
     CONSENTED,
     OTHER_AUTH,
     PHONE,
+    cut_short,
     interactions,
     relative,
     shorten,
@@ -109,14 +110,6 @@ async def watched_client(
                 yield client, watcher
     finally:
         watcher.redis.close()
-
-
-def cut_short(tracking_url: str) -> str:
-    """A tracked link as a client that drops its `digest` sends it."""
-    parts = urlsplit(tracking_url)
-    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
-    del query["digest"]
-    return parts._replace(query=urlencode(query)).geturl()
 
 
 async def test_a_tracked_tap_is_recorded_before_the_redirect(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+import redis.asyncio as aioredis
 
 from shortener.config import Settings
 from shortener.http.app import create_app
@@ -89,3 +91,17 @@ def relative(url: str) -> str:
 
 async def tap(client: httpx.AsyncClient, url: str, agent: str = PHONE) -> httpx.Response:
     return await client.get(relative(url), headers={"user-agent": agent})
+
+
+def cut_short(tracking_url: str) -> str:
+    """A tracked link as a client that drops its `digest` sends it."""
+    parts = urlsplit(tracking_url)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    del query["digest"]
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+async def link_fields(redis: aioredis.Redis) -> list[bytes]:
+    """The link records in the store: every field of the link hashes but their base URL."""
+    keys = await redis.keys("l:*")
+    return [field for key in keys for field in await redis.hkeys(key) if field != b"base"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -11,19 +10,12 @@ import redis.asyncio as aioredis
 from shortener.store.keys import interactions_key
 from tests.support import service
 from tests.support.apps import (
+    cut_short,
     interactions,
     shorten,
     tap,
 )
 from tests.support.redis_servers import RedisServer
-
-
-def cut_short(tracking_url: str) -> str:
-    """A tracked link as a client that drops its `digest` sends it."""
-    parts = urlsplit(tracking_url)
-    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
-    del query["digest"]
-    return parts._replace(query=urlencode(query)).geturl()
 
 
 async def stream_entries(redis: aioredis.Redis, org: str) -> list[dict[str, str]]:

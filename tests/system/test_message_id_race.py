@@ -11,16 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import service
+from tests.support.apps import link_fields
 from tests.support.redis_servers import RedisServer
 
 # Message ids raced across two processes, each with the same body and with another one.
 RACE_ROUNDS = 5
-
-
-async def link_fields(redis: aioredis.Redis) -> list[bytes]:
-    """The link records in the store: every field of the link hashes but their base URL."""
-    keys = await redis.keys("l:*")
-    return [field for key in keys for field in await redis.hkeys(key) if field != b"base"]
 
 
 @pytest.mark.timeout(120)
