@@ -82,10 +82,11 @@ class _Span:
 class _TextPlan:
     spans: list[_Span]
     skipped: list[SkippedLink]
+    # The records to issue, each once, in order; worked out once, since issuing asks often.
+    needs: list[_Need] = field(init=False)
 
-    @property
-    def needs(self) -> list[_Need]:
-        return list(dict.fromkeys(span.need for span in self.spans))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needs", list(dict.fromkeys(span.need for span in self.spans)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +95,14 @@ class _HtmlPlan:
     anchors: list[tuple[markup.Anchor, _Need | None]]
     pixel: _Need | None
     skipped: list[SkippedLink]
+    # The records to issue, each once, in order; worked out once, since issuing asks often.
+    needs: list[_Need] = field(init=False)
 
-    @property
-    def needs(self) -> list[_Need]:
+    def __post_init__(self) -> None:
         wanted = [need for _, need in self.anchors if need is not None]
-        return list(dict.fromkeys([*wanted, *([self.pixel] if self.pixel else [])]))
+        if self.pixel is not None:
+            wanted.append(self.pixel)
+        object.__setattr__(self, "needs", list(dict.fromkeys(wanted)))
 
 
 _Plan = _TextPlan | _HtmlPlan
