@@ -20,6 +20,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shortener.text.hosts import HostPatterns, InvalidPattern
 from shortener.text.parsing import whole_number
 
 DEFAULTS_FILE = Path(__file__).resolve().parent.parent / "config" / "shortener.toml"
@@ -32,6 +33,31 @@ _ORG_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _API_KEY = re.compile(r"^[\x21-\x7e]{16,256}$")
 MAX_SIGNING_KEY_VERSION = 1_000_000
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Public link shorteners no org may link to: a chain of short links hides where a message
+# really leads, and carriers filter messages that carry these domains. The widely used
+# general-purpose ones, including each one's second domain (bitly.com beside bit.ly).
+DEFAULT_BLOCKED_DESTINATIONS = frozenset(
+    {
+        "bit.ly",
+        "bitly.com",
+        "buff.ly",
+        "cutt.ly",
+        "goo.gl",
+        "is.gd",
+        "lnkd.in",
+        "ow.ly",
+        "rb.gy",
+        "rebrand.ly",
+        "s.id",
+        "shorturl.at",
+        "shorturl.com",
+        "t.co",
+        "t.ly",
+        "tiny.cc",
+        "tinyurl.com",
+        "v.gd",
+    }
+)
 
 
 class SettingsError(Exception):
@@ -109,6 +135,7 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     metrics_key: str | None = None
     org_shorten_limit_per_minute: int = Field(default=0, ge=0)
+    blocked_destinations: Annotated[frozenset[str], NoDecode] = DEFAULT_BLOCKED_DESTINATIONS
 
     @field_validator("redis_url")
     @classmethod
@@ -174,6 +201,18 @@ class Settings(BaseSettings):
     def _hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("blocked_destinations", mode="before")
+    @classmethod
+    def _blocked_destinations(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, list | tuple | set | frozenset):
+            try:
+                return HostPatterns.parse(value).patterns
+            except InvalidPattern as error:
+                raise ValueError(str(error)) from None
         return value
 
     @field_validator("trusted_proxies", mode="before")

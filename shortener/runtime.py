@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
+from shortener.domain.destinations import DestinationPolicy
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.lookup import Lookup
 from shortener.domain.orgs import OrgDirectory
@@ -24,6 +25,7 @@ from shortener.model import StoreUnavailable
 from shortener.store import embedded
 from shortener.store.connect import connect
 from shortener.store.store import Store
+from shortener.text.hosts import HostPatterns
 
 log = logging.getLogger("shortener")
 
@@ -95,9 +97,18 @@ class Runtime:
             http_only_hosts=settings.http_only_hosts,
             org_shorten_limit_per_minute=settings.org_shorten_limit_per_minute,
         )
+        destinations = DestinationPolicy(HostPatterns(settings.blocked_destinations))
         await orgs.remember(set(settings.api_keys.values()))
         return Services(
-            shortening=Shortening(self.store, codec, signer, orgs, policy, self.clock),
+            shortening=Shortening(
+                self.store,
+                codec,
+                signer,
+                orgs,
+                policy,
+                self.clock,
+                lambda org: destinations,
+            ),
             redirects=Redirects(self.store, codec, signer, orgs, recorder, self.clock),
             recorder=recorder,
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shortener.domain.limits import MAX_LINKS_PER_BATCH, MAX_LINKS_PER_HTML, MAX_LINKS_PER_TEXT
 
 _LINK_LIMITS = {"text": MAX_LINKS_PER_TEXT, "html": MAX_LINKS_PER_HTML}
@@ -34,8 +36,19 @@ class TooManyLinks(Exception):
         )
 
 
+class InvalidLinks(Exception):
+    """A message with links to destinations its org may not link to."""
+
+    def __init__(self, refused: Sequence[tuple[str, str]]) -> None:
+        shown = "; ".join(f"{url}: {reason}" for url, reason in refused[:3])
+        more = f" (and {len(refused) - 3} more)" if len(refused) > 3 else ""
+        super().__init__(f"the message links to destinations that are refused: {shown}{more}")
+        # Each refused link as written, with the reason.
+        self.refused = list(refused)
+
+
 # A message that is not shortened, while the others of its call are.
-MessageRefused = MessageConflict | TooManyLinks
+MessageRefused = MessageConflict | TooManyLinks | InvalidLinks
 
 
 class BatchTooLarge(Exception):

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shortener.domain.codes import CodeCodec
+from shortener.domain.destinations import DestinationPolicies, DestinationPolicy
 from shortener.domain.errors import (
     BatchTooLarge,
+    InvalidLinks,
     MessageConflict,
     MessageRefused,
     ShortenLimitReached,
@@ -117,6 +119,8 @@ class _Draft:
     # The links found in a text body; the `<a href>` to http(s) of an html body.
     found: list[FoundLink] = field(default_factory=list)
     anchors: list[markup.Anchor] = field(default_factory=list)
+    # Each link as written → its redirect target, or why it cannot be one.
+    targets: dict[str, str | InvalidTarget] = field(default_factory=dict)
 
 
 class Shortening:
@@ -128,6 +132,7 @@ class Shortening:
         orgs: OrgDirectory,
         policy: LinkPolicy,
         clock: Callable[[], float],
+        destinations: DestinationPolicies = lambda org: DestinationPolicy(),
     ) -> None:
         self.store = store
         self.codec = codec
@@ -135,6 +140,7 @@ class Shortening:
         self.orgs = orgs
         self.policy = policy
         self.clock = clock
+        self.destinations = destinations
         self.allocator = SerialAllocator(store.reserve_blocks)
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
@@ -160,7 +166,7 @@ class Shortening:
         ShortenLimitReached when the org may not shorten that many more messages this minute.
         """
         outcomes: list[ShortenResult | MessageRefused | None] = [None] * len(requests)
-        drafts, later = self._drafts(requests, outcomes)
+        drafts, later = self._drafts(org, requests, outcomes)
         opted_out = await self._admit(org, drafts)
         plans = {
             index: self._plan(org, draft, self._consents(draft.request, opted_out))
@@ -199,14 +205,17 @@ class Shortening:
 
     def _drafts(
         self,
+        org: str,
         requests: Sequence[ShortenRequest],
         outcomes: list[ShortenResult | MessageRefused | None],
     ) -> tuple[dict[int, _Draft], dict[int, str]]:
         """Drafts of the messages to shorten, by index, with the links found in each; and the
         fingerprints of the messages whose id an earlier message of the call has, by index:
         those issue nothing and are answered as the id's claim is. A message with more links
-        than a message may have gets TooManyLinks in `outcomes`; BatchTooLarge as soon as the
-        others have more links together than one call may issue. No I/O."""
+        than a message may have gets TooManyLinks in `outcomes`, and one with a link its org
+        may not link to InvalidLinks; BatchTooLarge as soon as the others have more links
+        together than one call may issue. No I/O."""
+        destinations = self.destinations(org)
         drafts: dict[int, _Draft] = {}
         later: dict[int, str] = {}
         first_with_id: dict[str, int] = {}
@@ -227,6 +236,10 @@ class Shortening:
                 found = len(draft.found)
             if found > link_limit(request.content_type):
                 outcomes[index] = TooManyLinks(request.content_type, found)
+                continue
+            refused = self._refused(draft, destinations)
+            if refused:
+                outcomes[index] = InvalidLinks(refused)
                 continue
             total += found
             if total > MAX_LINKS_PER_BATCH:
@@ -283,6 +296,38 @@ class Shortening:
                 scheme = "http"
         return redirect_target(url, schemeless_scheme=scheme)
 
+    def _refused(self, draft: _Draft, destinations: DestinationPolicy) -> list[tuple[str, str]]:
+        """The links of a draft that lead where its org may not link, with the reasons; fills
+        the draft's targets on the way.
+
+        Every link that can be a redirect target counts, an html link left untracked as much as
+        one that is tracked: carriers judge a message by every link in it, and the answer does
+        not then hang on whether the recipient's consent allows tracking at the time."""
+        urls = [found.url for found in draft.found] or [anchor.url for anchor in draft.anchors]
+        refused: list[tuple[str, str]] = []
+        for url in dict.fromkeys(urls):
+            target = draft.targets.get(url)
+            if target is None:
+                try:
+                    target = draft.targets[url] = self._target(url)
+                except InvalidTarget as error:
+                    draft.targets[url] = error
+                    continue
+            elif isinstance(target, InvalidTarget):
+                continue
+            reason = destinations.refusal(target)
+            if reason is not None:
+                refused.append((url, reason))
+        return refused
+
+    @staticmethod
+    def _target_of(draft: _Draft, url: str) -> str:
+        """The redirect target of a link of the draft; InvalidTarget if it cannot be one."""
+        target = draft.targets[url]
+        if isinstance(target, InvalidTarget):
+            raise target
+        return target
+
     def _excluded(self, entries: Iterable[str]) -> frozenset[str]:
         """The non-trackable list, as written and as redirect targets."""
         excluded = set()
@@ -303,7 +348,7 @@ class Shortening:
         skipped: list[SkippedLink] = []
         for found in draft.found:
             try:
-                target = self._target(found.url)
+                target = self._target_of(draft, found.url)
             except InvalidTarget as error:
                 # Not something a redirect may point at; it stays in the body as written.
                 skipped.append(SkippedLink(url=found.url, reason=str(error)))
@@ -318,7 +363,7 @@ class Shortening:
         skipped: list[SkippedLink] = []
         for anchor in draft.anchors:
             try:
-                target = self._target(anchor.url)
+                target = self._target_of(draft, anchor.url)
             except InvalidTarget as error:
                 skipped.append(SkippedLink(url=anchor.url, reason=str(error)))
                 continue

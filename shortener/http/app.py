@@ -48,7 +48,12 @@ def _is_public(scope: Scope) -> bool:
 
 def _problem_response(scope: Scope, problem: HTTPProblem) -> Response:
     return error_response(
-        scope, problem.status, problem.detail, problem.headers, public=_is_public(scope)
+        scope,
+        problem.status,
+        problem.detail,
+        problem.headers,
+        public=_is_public(scope),
+        invalid_links=problem.invalid_links,
     )
 
 

@@ -213,7 +213,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 },
             )
         },
-        errors=(errors.MESSAGE_CONFLICT, errors.TOO_MANY_LINKS, errors.SHORTEN_LIMIT_REACHED),
+        errors=(
+            errors.MESSAGE_CONFLICT,
+            errors.TOO_MANY_LINKS,
+            errors.INVALID_LINKS,
+            errors.SHORTEN_LIMIT_REACHED,
+        ),
         body=Body(
             ShortenRequest,
             "The message body and who it is for.",

@@ -14,6 +14,7 @@ from typing import Any
 from shortener.config import Settings, setting_variable
 from shortener.domain.errors import (
     BatchTooLarge,
+    InvalidLinks,
     InvalidSignature,
     MessageConflict,
     ShortenLimitReached,
@@ -28,6 +29,7 @@ from shortener.domain.limits import (
     MIN_PAGE,
 )
 from shortener.http.problems import HTTPProblem
+from shortener.http.schemas import InvalidLink, InvalidLinksProblem, Problem
 
 # What the document calls a header an error sends, and says of it, by header name.
 _HEADER_SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -46,6 +48,13 @@ class ApiError:
     headers: Mapping[str, str] = field(default_factory=dict)
     # Values for the template in the document's example.
     example: Mapping[str, Any] = field(default_factory=dict)
+    # The document's example of `invalid_links`, for an error that lists refused links.
+    example_links: tuple[InvalidLink, ...] = ()
+
+    @property
+    def model(self) -> type[Problem]:
+        """The shape of the problem this error answers."""
+        return InvalidLinksProblem if self.example_links else Problem
 
     def __call__(self, **values: Any) -> HTTPProblem:
         headers = {name: value.format(**values) for name, value in self.headers.items()}
@@ -71,6 +80,9 @@ def _configured(setting: str, unless: str) -> str:
 BODY_LIMIT = _configured("max_body_bytes", f"{default_of('max_body_bytes')} bytes by default")
 MISS_LIMIT = _configured(
     "miss_limit_per_minute", f"{default_of('miss_limit_per_minute')} by default"
+)
+BLOCKED_DESTINATIONS = _configured(
+    "blocked_destinations", "the well-known public link shorteners by default"
 )
 SHORTEN_LIMIT = _configured("org_shorten_limit_per_minute", "no limit by default")
 
@@ -160,6 +172,19 @@ TOO_MANY_LINKS = ApiError(
     f"The message has more links than a message may have ({MAX_LINKS_PER_TEXT} in a text "
     f"body, {MAX_LINKS_PER_HTML} in an html body). Nothing of it was stored.",
     example={"reason": TooManyLinks("text", MAX_LINKS_PER_TEXT + 1)},
+)
+_REFUSED_EXAMPLE = ("https://bit.ly/x", "links to bit.ly are not allowed on this service")
+INVALID_LINKS = ApiError(
+    422,
+    "{reason}",
+    "A link of the message leads to a host this service or the org does not allow: one "
+    f"matching {BLOCKED_DESTINATIONS}, "
+    "or the org's blocked destinations, or none of its allowed destinations (a pattern covers "
+    "its subdomains). Every link that can be a redirect target counts, tracked or not. "
+    "`invalid_links` lists each refused link with the reason. Nothing of the message was "
+    "stored.",
+    example={"reason": InvalidLinks([_REFUSED_EXAMPLE])},
+    example_links=(InvalidLink(url=_REFUSED_EXAMPLE[0], reason=_REFUSED_EXAMPLE[1]),),
 )
 BATCH_TOO_LARGE = ApiError(
     413,

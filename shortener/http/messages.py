@@ -42,7 +42,8 @@ async def shorten_batch(request: Request) -> Response:
             results.append(MessageError(error=outcome))
         else:
             refused = caller_problem(outcome)
-            results.append(MessageError(error=problem(refused.status, refused.detail)))
+            error = problem(refused.status, refused.detail, refused.invalid_links)
+            results.append(MessageError(error=error))
     return json_response(BatchResult(results=results))
 
 

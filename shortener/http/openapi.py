@@ -24,7 +24,7 @@ from shortener.domain.messages import ShortenRequest
 from shortener.http.errors import ApiError
 from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
 from shortener.http.responses import JSON
-from shortener.http.schemas import Problem
+from shortener.http.schemas import InvalidLinksProblem, Problem
 
 OPENAPI_VERSION = "3.1.0"
 HTML = "text/html"
@@ -125,6 +125,7 @@ def _models(endpoints: Sequence[Endpoint]) -> tuple[tuple[type[BaseModel], JsonS
                 if model is not None:
                     found.setdefault(model, "serialization")
     found.setdefault(Problem, "serialization")
+    found.setdefault(InvalidLinksProblem, "serialization")
     return tuple(found.items())
 
 
@@ -174,7 +175,9 @@ def _error_response(errors: Iterable[ApiError], *, body: bool, public: bool) -> 
         problem = Problem(
             title=HTTPStatus(first.status).phrase, status=first.status, detail=first.example_detail
         )
-        response["content"] = {PROBLEM_JSON: {"schema": ref(Problem), "example": dump(problem)}}
+        shapes = list(dict.fromkeys(error.model for error in errors))
+        schema = ref(shapes[0]) if len(shapes) == 1 else {"anyOf": [ref(s) for s in shapes]}
+        response["content"] = {PROBLEM_JSON: {"schema": schema, "example": dump(problem)}}
         if public:
             response["description"] += (
                 " A client that prefers `text/html` (a browser) gets a short HTML page for people "

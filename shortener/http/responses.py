@@ -3,6 +3,8 @@ routes people reach from a message, as a page for a browser."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import Scope
@@ -10,6 +12,7 @@ from starlette.types import Scope
 from shortener.http.pages import MEDIA_TYPE as PAGE_MEDIA_TYPE
 from shortener.http.pages import page_for, wants_html
 from shortener.http.problems import problem_response
+from shortener.http.schemas import InvalidLink
 
 JSON = "application/json"
 RawHeaders = list[tuple[bytes, bytes]]
@@ -38,6 +41,7 @@ def error_response(
     *,
     public: bool,
     page: bytes | None = None,
+    invalid_links: Sequence[InvalidLink] = (),
 ) -> Response:
     """problem+json; or, on a public route and for a client that asks for HTML, a page for
     people."""
@@ -51,7 +55,7 @@ def error_response(
                 "content-type": PAGE_MEDIA_TYPE,
             },
         )
-    return problem_response(status, detail, headers)
+    return problem_response(status, detail, headers, invalid_links)
 
 
 def error_parts(

@@ -36,10 +36,23 @@ class Problem(BaseModel):
     detail: str
 
 
+class InvalidLink(BaseModel):
+    url: str = Field(description="The link as written in the message.")
+    reason: str = Field(description="Why it was refused.")
+
+
+class InvalidLinksProblem(Problem):
+    """A message refused for where its links lead: the problem, and each refused link."""
+
+    invalid_links: list[InvalidLink]
+
+
 class MessageError(BaseModel):
     """A message of a batch that was not shortened; nothing of it was stored."""
 
-    error: Problem = Field(description="The problem a single shorten of it would answer.")
+    error: InvalidLinksProblem | Problem = Field(
+        description="The problem a single shorten of it would answer."
+    )
 
 
 class BatchResult(BaseModel):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from shortener.domain.errors import (
     BatchTooLarge,
+    InvalidLinks,
     InvalidSignature,
     MessageConflict,
     ShortenLimitReached,
@@ -14,10 +15,12 @@ from shortener.domain.errors import (
 )
 from shortener.http import errors
 from shortener.http.problems import HTTPProblem
+from shortener.http.schemas import InvalidLink
 
 _CATALOGUE: dict[type[Exception], errors.ApiError] = {
     MessageConflict: errors.MESSAGE_CONFLICT,
     TooManyLinks: errors.TOO_MANY_LINKS,
+    InvalidLinks: errors.INVALID_LINKS,
     BatchTooLarge: errors.BATCH_TOO_LARGE,
     InvalidSignature: errors.INVALID_TRACKED_LINK,
     ShortenLimitReached: errors.SHORTEN_LIMIT_REACHED,
@@ -29,4 +32,8 @@ def caller_problem(error: Exception) -> HTTPProblem:
     """The problem of an error of the domain that the caller made (one of CALLER_ERRORS)."""
     if isinstance(error, ShortenLimitReached):
         return errors.SHORTEN_LIMIT_REACHED(reason=error, retry_after=error.retry_after_seconds)
+    if isinstance(error, InvalidLinks):
+        refused = errors.INVALID_LINKS(reason=error)
+        refused.invalid_links = [InvalidLink(url=url, reason=why) for url, why in error.refused]
+        return refused
     return _CATALOGUE[type(error)](reason=error)

@@ -129,9 +129,23 @@ def test_errors_are_problem_details(doc: dict[str, Any]) -> None:
                 assert list(content) == [PROBLEM_JSON, "text/html"], (method, path, status)
             else:
                 assert list(content) == [PROBLEM_JSON], (method, path, status)
-            assert model_of(content[PROBLEM_JSON]["schema"]["$ref"]) is schemas.Problem
+            schema = content[PROBLEM_JSON]["schema"]
+            shapes = [model_of(one["$ref"]) for one in schema.get("anyOf", [schema])]
+            assert all(issubclass(shape, schemas.Problem) for shape in shapes), (path, status)
         needs_store = path not in WITHOUT_STORE
         assert ("503" in operation["responses"]) == needs_store, (method, path)
+
+
+def test_a_refused_destination_is_documented_with_its_invalid_links(doc: dict[str, Any]) -> None:
+    refusals = resolve(doc, doc["paths"]["/v1/messages/shorten"]["post"]["responses"]["422"])
+    shapes = refusals["content"][PROBLEM_JSON]["schema"]["anyOf"]
+    assert {model_of(shape["$ref"]) for shape in shapes} == {
+        schemas.Problem,
+        schemas.InvalidLinksProblem,
+    }
+    listed = doc["components"]["schemas"]["InvalidLinksProblem"]
+    assert "invalid_links" in listed["required"]
+    assert "SHORTENER_BLOCKED_DESTINATIONS" in refusals["description"]
 
 
 def test_message_routes_document_their_errors(doc: dict[str, Any]) -> None:
