@@ -320,7 +320,7 @@ async def test_a_text_body_longer_than_any_sms_is_refused(client: httpx.AsyncCli
 
 FRAGMENTS = st.sampled_from(
     ["https://", "http://", "www.", "shop.com", ".com", "/", "(", ")", ".", ",", "@", "#", " ",
-     "\n", "é", "€", "訂單", "：", "😀", "?q=1&a=b", "%E2%82%AC", "bücher.de", "t.co/x"]
+     "\n", "é", "€", "訂單", "：", "😀", "?q=1&a=b", "%E2%82%AC", "bücher.de", "ab.co/x"]
 )  # fmt: skip
 BODIES = st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=30).map("".join)
 

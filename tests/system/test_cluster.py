@@ -168,7 +168,7 @@ async def test_a_code_past_its_lifetime_is_410(open_app: Opener) -> None:
 
 async def test_batches_and_message_id_retries(client: httpx.AsyncClient) -> None:
     messages = [
-        {"message_id": f"batch-{i}", "body": f"https://shop.example.com/{i} and t.co/x{i}"}
+        {"message_id": f"batch-{i}", "body": f"https://shop.example.com/{i} and ab.co/x{i}"}
         for i in range(200)
     ]
     first = await shorten_batch(client, messages)
