@@ -25,7 +25,8 @@ from shortener.domain.limits import (
 from shortener.domain.lookup import LinkInfo
 from shortener.domain.messages import ShortenRequest, ShortenResult
 from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
-from shortener.http import contacts, errors, examples, interactions, links, messages, ops
+from shortener.domain.tenancy import Org, OrgChanges, OrgList
+from shortener.http import admin, contacts, errors, examples, interactions, links, messages, ops
 from shortener.http import redirects as redirect_routes
 from shortener.http.errors import ApiError
 from shortener.http.openapi import (
@@ -67,6 +68,7 @@ _TAGS = [
     {"name": "tracking", "description": "Tracking consent, and the clicks and opens."},
     {"name": "redirects", "description": "What recipients' phones and mail apps fetch."},
     {"name": "ops", "description": "Health, readiness, metrics and link lookup."},
+    {"name": "admin", "description": "Orgs, their domains and keys; for admin keys only."},
 ]
 _BODY_ERRORS = (
     errors.CONTENT_LENGTH,
@@ -82,7 +84,9 @@ def common_errors(endpoint: Endpoint) -> tuple[ApiError, ...]:
     when the store does not answer."""
     found: list[ApiError] = []
     if endpoint.authenticated:
-        found.append(errors.UNAUTHORIZED)
+        found += (errors.UNAUTHORIZED, errors.ORG_KEY_NEEDED)
+    if endpoint.admin:
+        found += (errors.UNAUTHORIZED, errors.ADMIN_KEY_NEEDED)
     if endpoint.body is not None:
         found.extend(_BODY_ERRORS)
     if endpoint.needs_store:
@@ -133,6 +137,10 @@ _LINK_PARAMETERS = (
 )
 _CODE_PARAMETER = path_parameter(
     "code", "The short code, or the id of a tracked link or pixel.", {"type": "string"}
+)
+
+_ORG_PARAMETER = path_parameter(
+    "org", "The org's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
 )
 
 _SHORTEN_RULES = (
@@ -405,6 +413,64 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         errors=(errors.LINK_NOT_YOURS,),
         parameters=(_CODE_PARAMETER,),
         authenticated=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs",
+        "GET",
+        admin.list_orgs,
+        "listOrgs",
+        "admin",
+        "List the orgs",
+        "Every org set through `PUT /v1/admin/orgs/{org}` or the CLI, and every org of "
+        "`SHORTENER_API_KEYS` (with empty settings and null times until set), by name.",
+        lambda base_url: {
+            200: json_answer(
+                "The orgs.",
+                OrgList,
+                {"one": example("One org", dump(OrgList(orgs=[examples.org()])))},
+            )
+        },
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}",
+        "GET",
+        admin.get_org,
+        "getOrg",
+        "admin",
+        "Read an org",
+        "The org's settings, as the last `PUT` left them.",
+        lambda base_url: {
+            200: json_answer("The org.", Org, {"org": example("An org", dump(examples.org()))})
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}",
+        "PUT",
+        admin.put_org,
+        "setOrg",
+        "admin",
+        "Create or change an org",
+        "Sets the fields sent and keeps the others (a new org starts with none). Host names "
+        "are kept lowercased in their IDNA A-label form. A domain belongs to one org at most: "
+        "a domain another org owns is refused with `409` and nothing changes. A domain left "
+        "out of `domains` is given up, and another org may claim it.",
+        lambda base_url: {
+            200: json_answer(
+                "The org as stored.", Org, {"org": example("An org", dump(examples.org()))}
+            )
+        },
+        errors=(errors.ORG_ID_INVALID, errors.DOMAIN_TAKEN),
+        body=Body(
+            OrgChanges,
+            "The settings to change.",
+            lambda: {"org": example("A branded domain", request_dump(examples.org_changes()))},
+        ),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
     ),
     Endpoint(
         TRACKED_LINK,

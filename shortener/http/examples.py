@@ -20,6 +20,7 @@ from shortener.domain.messages import (
 )
 from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
+from shortener.domain.tenancy import Org, OrgChanges
 from shortener.http import errors
 from shortener.http.problems import problem
 from shortener.http.schemas import BatchResult, ConsentRequest, MessageError
@@ -195,3 +196,22 @@ def link_infos(base_url: str) -> tuple[LinkInfo, LinkInfo, LinkInfo]:
     )
     pixel = tracked_link.model_copy(update={"link_id": PIXEL_ID, "kind": "pixel", "url": None})
     return code, tracked_link, pixel
+
+
+def org_changes() -> OrgChanges:
+    return OrgChanges(
+        domains=["go.contoso.com"],
+        allowed_destinations=["contoso.com"],
+        blocked_destinations=[],
+        fallback_url="https://contoso.com/expired",
+    )
+
+
+def org() -> Org:
+    changed = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    return Org(
+        org="contoso",
+        **org_changes().model_dump(),
+        created_at=changed,
+        updated_at=changed,
+    )

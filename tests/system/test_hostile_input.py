@@ -49,6 +49,7 @@ PUBLIC_PATHS = {
     "/api/orgs/{org_hash}/r/{link_id}",
     "/api/orgs/{org_hash}/o/{link_id}",
 }
+ADMIN_PATHS = "/v1/admin/"
 HEADERS = (
     "content-type",
     "content-length",
@@ -151,7 +152,8 @@ HEADER_EXTRAS: dict[str, list[bytes]] = {
                b"text/html;q=abc", b"text/html;q=1e3", b"application/json, text/html;q=0.5",
                b"*/*;q=0", b",,,;;;", b"text/html;" * 200],
     "authorization": [f"Bearer {service.API_KEY}".encode(), b"Bearer", b"Bearer ", b"bearer x",
-                      f"Bearer  {service.API_KEY}".encode(), b"Basic dXNlcjpwYXNz"],
+                      f"Bearer  {service.API_KEY}".encode(), b"Basic dXNlcjpwYXNz",
+                      f"Bearer {service.ADMIN_KEY}".encode()],
     "x-request-id": [b"abc ", b"a" * 65, b"a" * 64, b"-._", b"\xc3\xa9"],
 }  # fmt: skip
 
@@ -247,6 +249,7 @@ def _seed(base_url: str, running: service.Service) -> tuple[dict[str, str], dict
     query = {name: values[0] for name, values in parse_qs(tracked.query).items()}
     values = {"code": link["code"], "org_hash": org_hash, "link_id": link_id}
     values["contact_id"] = "c-hostile"
+    values["org"] = "org-a"
     return values, query
 
 
@@ -331,10 +334,8 @@ class Request:
 def _ordinary(api: Api, operation: Operation) -> Request:
     path_values = {name: api.path_values[name] for name in operation.path_parameters}
     query = list(api.query_values.get(operation.path, {}).items())
-    headers = {
-        "authorization": f"Bearer {service.API_KEY}".encode(),
-        "user-agent": PHONE.encode(),
-    }
+    key = service.ADMIN_KEY if operation.path.startswith(ADMIN_PATHS) else service.API_KEY
+    headers = {"authorization": f"Bearer {key}".encode(), "user-agent": PHONE.encode()}
     body = None
     if operation.has_body:
         content = operation.document["requestBody"]["content"]["application/json"]
