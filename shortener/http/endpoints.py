@@ -24,6 +24,7 @@ from shortener.domain.limits import (
 )
 from shortener.domain.lookup import LinkInfo
 from shortener.domain.messages import ShortenRequest, ShortenResult
+from shortener.domain.org_keys import KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
 from shortener.domain.tenancy import Org, OrgChanges, OrgList
 from shortener.http import admin, contacts, errors, examples, interactions, links, messages, ops
@@ -141,6 +142,10 @@ _CODE_PARAMETER = path_parameter(
 
 _ORG_PARAMETER = path_parameter(
     "org", "The org's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
+)
+
+_KEY_ID_PARAMETER = path_parameter(
+    "key_id", "The key's id, as `POST /v1/admin/orgs/{org}/keys` answered it.", {"type": "string"}
 )
 
 _SHORTEN_RULES = (
@@ -470,6 +475,60 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             lambda: {"org": example("A branded domain", request_dump(examples.org_changes()))},
         ),
         parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys",
+        "POST",
+        admin.create_key,
+        "createOrgKey",
+        "admin",
+        "Make an API key for an org",
+        "A new API key that acts for the org, as `SHORTENER_API_KEYS` keys do. The key is "
+        "shown in this answer only: the service keeps its SHA-256 alone. Every instance "
+        "accepts it within a few seconds.",
+        lambda base_url: {
+            201: json_answer(
+                "The key, shown this once.",
+                NewKey,
+                {"key": example("A key", dump(examples.new_key()))},
+            )
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys",
+        "GET",
+        admin.list_keys,
+        "listOrgKeys",
+        "admin",
+        "List an org's API keys",
+        "The keys made for the org through this API or the CLI, oldest first, without the keys "
+        "themselves. `last_used_at` is written at most once a minute per key, so it may be up "
+        "to a minute behind; null for a key never used. Keys of `SHORTENER_API_KEYS` are not "
+        "listed.",
+        lambda base_url: {
+            200: json_answer(
+                "The org's keys.", KeyList, {"keys": example("One key", dump(examples.key_list()))}
+            )
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys/{key_id}",
+        "DELETE",
+        admin.revoke_key,
+        "revokeOrgKey",
+        "admin",
+        "Revoke an org's API key",
+        "The key stops working on every instance within 5 seconds (`401`).",
+        lambda base_url: {204: {"description": "Revoked."}},
+        errors=(errors.ORG_UNKNOWN, errors.KEY_UNKNOWN),
+        parameters=(_ORG_PARAMETER, _KEY_ID_PARAMETER),
         admin=True,
     ),
     Endpoint(

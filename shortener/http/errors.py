@@ -27,6 +27,7 @@ from shortener.domain.limits import (
     MAX_PAGE,
     MIN_PAGE,
 )
+from shortener.domain.org_keys import UnknownKey
 from shortener.domain.tenancy import DomainTaken, InvalidOrgId
 from shortener.http.problems import HTTPProblem
 
@@ -273,4 +274,10 @@ DOMAIN_TAKEN = ApiError(
     "{reason}",
     "A domain of the request belongs to another org; nothing was changed.",
     example={"reason": DomainTaken("go.contoso.com")},
+)
+KEY_UNKNOWN = ApiError(
+    404,
+    "{reason}",
+    "The org has no key of this id: it was never made, or was revoked.",
+    example={"reason": UnknownKey("contoso", "k_0123456789abcdef")},
 )

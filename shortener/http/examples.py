@@ -18,6 +18,7 @@ from shortener.domain.messages import (
     ShortLink,
     SkippedLink,
 )
+from shortener.domain.org_keys import KeyInfo, KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
 from shortener.domain.tenancy import Org, OrgChanges
@@ -215,3 +216,18 @@ def org() -> Org:
         created_at=changed,
         updated_at=changed,
     )
+
+
+KEY_CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+KEY_ID = "k_3f9a0c1e5b7d2468"
+
+
+def new_key() -> NewKey:
+    return NewKey(
+        key_id=KEY_ID, key="q4Zc1XhT0vB8mN2pL6sR9wE3yU7iO5aK1jH4gF8dS0a", created_at=KEY_CREATED
+    )
+
+
+def key_list() -> KeyList:
+    used = KEY_CREATED + timedelta(days=3)
+    return KeyList(keys=[KeyInfo(key_id=KEY_ID, created_at=KEY_CREATED, last_used_at=used)])

@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from shortener.config import Settings
 from shortener.http import errors
-from shortener.http.auth import AdminKeys, ApiKeys
+from shortener.http.auth import AdminKeys, ApiKeys, bearer_key
 from shortener.http.clients import ClientAddresses
 from shortener.http.problems import HTTPProblem
 from shortener.http.responses import JSON
@@ -67,6 +67,8 @@ def org(request: Request) -> str:
     authorization = request.headers.get("authorization")
     found = gate(request).api_keys.org_for(authorization)
     if found is None:
+        found = _stored_key_org(request, authorization)
+    if found is None:
         if gate(request).admin_keys.holds(authorization):
             raise errors.ORG_KEY_NEEDED()
         raise errors.UNAUTHORIZED()
@@ -78,9 +80,17 @@ def admin(request: Request) -> None:
     authorization = request.headers.get("authorization")
     if gate(request).admin_keys.holds(authorization):
         return
-    if gate(request).api_keys.org_for(authorization) is not None:
+    if (
+        gate(request).api_keys.org_for(authorization) is not None
+        or _stored_key_org(request, authorization) is not None
+    ):
         raise errors.ADMIN_KEY_NEEDED()
     raise errors.UNAUTHORIZED()
+
+
+def _stored_key_org(request: Request, authorization: str | None) -> str | None:
+    key = bearer_key(authorization)
+    return None if key is None else runtime(request).org_keys.org_for(key)
 
 
 def visitor(method: str, user_agent: str) -> Visitor:

@@ -32,6 +32,9 @@ Keys:
   for orgs changed through the admin routes or the CLI; `org-ids`: set of those orgs.
 - `domain:{HOST}`: the org that owns the branded domain HOST (IDNA A-label form). Set only
   where missing (`scripts.CLAIM_DOMAIN`), so two orgs can never both claim one domain.
+- `api-keys`: hash key id -> "ORG SHA256HEX CREATED_MS", the org API keys made through the
+  admin routes or the CLI, kept only as their SHA-256; `api-keys:used`: hash key id -> when
+  the key was last used (milliseconds), written at most once a minute per key.
 - `tenancy:version`: counter raised by every change of an org or its keys, so that workers
   that keep orgs in memory know when to read them again.
 
@@ -49,6 +52,8 @@ BLOCKS_KEY = "blocks"
 ORGS_KEY = "orgs"
 ORG_IDS_KEY = "org-ids"
 TENANCY_VERSION_KEY = "tenancy:version"
+API_KEYS_KEY = "api-keys"
+KEYS_USED_KEY = "api-keys:used"
 # The field of a block's link hash that holds its base URL; slot fields are hex numbers.
 BASE_URL_FIELD = "base"
 # The suffix of a slot's tap count in the block's count hash, by who tapped; a probe counts

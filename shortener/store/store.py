@@ -34,9 +34,11 @@ from shortener.store.autopipeline import AutoPipeline, Command
 from shortener.store.embedded import COMPACT_HASH_CONFIG
 from shortener.store.failures import FAILURES, unavailable, unavailable_error
 from shortener.store.keys import (
+    API_KEYS_KEY,
     BASE_URL_FIELD,
     BLOCKS_KEY,
     CODE_MAC_KEY,
+    KEYS_USED_KEY,
     ORG_IDS_KEY,
     ORGS_KEY,
     TAP_COUNTERS,
@@ -484,3 +486,29 @@ class Store:
 
     async def release_domain(self, host: str, org: str) -> None:
         await self._call(self._release_domain(keys=[domain_key(host)], args=[org]))
+
+    async def tenancy_version(self) -> int:
+        raw = await self._call(self.redis.get(TENANCY_VERSION_KEY))
+        return 0 if raw is None else int(raw)
+
+    async def api_keys(self) -> dict[str, str]:
+        """Every stored org API key, by key id."""
+        found = await self._call(self.redis.hgetall(API_KEYS_KEY))
+        return {text(key_id): text(raw) for key_id, raw in found.items()}
+
+    async def save_api_key(self, key_id: str, record: str) -> None:
+        await self._call(self.redis.hset(API_KEYS_KEY, key_id, record))
+        await self.raise_tenancy_version()
+
+    async def delete_api_key(self, key_id: str) -> None:
+        await self._call(self.redis.hdel(API_KEYS_KEY, key_id))
+        await self.raise_tenancy_version()
+        await self._call(self.redis.hdel(KEYS_USED_KEY, key_id))
+
+    async def keys_used(self) -> dict[str, int]:
+        found = await self._call(self.redis.hgetall(KEYS_USED_KEY))
+        return {text(key_id): int(raw) for key_id, raw in found.items()}
+
+    async def mark_keys_used(self, used_ms: dict[str, int]) -> None:
+        mapping: dict[str | bytes, str | bytes | int] = dict(used_ms.items())
+        await self._call(self.redis.hset(KEYS_USED_KEY, mapping=mapping))  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 
 from shortener.config import Settings
-from shortener.domain import interactions, lookup, messages, tenancy
+from shortener.domain import interactions, lookup, messages, org_keys, tenancy
 from shortener.http import schemas
 from shortener.http.app import create_app
 from shortener.http.endpoints import openapi_document
@@ -44,6 +44,9 @@ CONTRACT_ROUTES = [
     ("PUT", "/v1/admin/orgs/{org}"),
     ("GET", "/v1/admin/orgs/{org}"),
     ("GET", "/v1/admin/orgs"),
+    ("POST", "/v1/admin/orgs/{org}/keys"),
+    ("GET", "/v1/admin/orgs/{org}/keys"),
+    ("DELETE", "/v1/admin/orgs/{org}/keys/{key_id}"),
 ]
 # The routes that answer without the link store, and so never answer 503.
 WITHOUT_STORE = {"/healthz", "/metrics", "/openapi.json", "/"}
@@ -76,7 +79,7 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    modules = (schemas, messages, lookup, interactions, tenancy)
+    modules = (schemas, messages, lookup, interactions, tenancy, org_keys)
     owner = next(m for m in modules if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref
@@ -152,6 +155,9 @@ def test_message_routes_document_their_errors(doc: dict[str, Any]) -> None:
         ("PUT", "/v1/admin/orgs/{org}"): body | {"409"},
         ("GET", "/v1/admin/orgs/{org}"): {"401", "403", "404", "503"},
         ("GET", "/v1/admin/orgs"): {"401", "403", "503"},
+        ("POST", "/v1/admin/orgs/{org}/keys"): {"401", "403", "404", "503"},
+        ("GET", "/v1/admin/orgs/{org}/keys"): {"401", "403", "404", "503"},
+        ("DELETE", "/v1/admin/orgs/{org}/keys/{key_id}"): {"401", "403", "404", "503"},
     }
     for method, path, operation in operations(doc):
         if (method, path) in expected:
