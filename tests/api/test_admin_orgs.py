@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shortener.config import SettingsError, load_settings
 from tests.support.apps import ADMIN_AUTH, AUTH
 
 CONTOSO = {
@@ -128,3 +129,21 @@ async def test_keys_open_only_their_own_routes(client: httpx.AsyncClient) -> Non
     assert shorten.status_code == 403
     assert shorten.headers["content-type"] == "application/problem+json"
     assert (await client.get("/v1/interactions", headers=ADMIN_AUTH)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "value", ["too-short-key", "an admin key with spaces", f"{'k' * 20},short", "ключ" * 8]
+)
+def test_an_admin_key_must_be_16_printable_characters(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHORTENER_ADMIN_KEYS", value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "SHORTENER_ADMIN_KEYS" in str(raised.value)
+    assert value not in str(raised.value)
+
+
+def test_admin_keys_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHORTENER_ADMIN_KEYS", f" {'a' * 16} ,{'b' * 20},")
+    assert load_settings().admin_keys == {"a" * 16, "b" * 20}
