@@ -14,6 +14,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
 
 from shortener.config import (
     BASE_URL_ENV,
@@ -25,6 +28,8 @@ from shortener.config import (
     load_settings,
 )
 from shortener.credentials import with_credentials
+from shortener.domain.org_keys import UnknownKey
+from shortener.domain.tenancy import DomainTaken, InvalidOrgId, OrgChanges, OrgList
 from shortener.http.observability import log_config
 from shortener.metrics import MULTIPROCESS_ENV
 from shortener.model import StoreUnavailable
@@ -148,6 +153,64 @@ async def _expiring(settings: Settings, within: int, as_json: bool) -> int:
     return 0
 
 
+async def _orgs_set(settings: Settings, args: argparse.Namespace) -> int:
+    given = {
+        "domains": args.domain,
+        "allowed_destinations": args.allow,
+        "blocked_destinations": args.block,
+        "fallback_url": args.fallback_url,
+    }
+    try:
+        changes = OrgChanges(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as error:
+        for problem in error.errors(include_url=False, include_input=False):
+            where = ".".join(str(part) for part in problem["loc"])
+            print(f"shortener: {where}: {problem['msg']}", file=sys.stderr)
+        return 2
+    async with open_runtime(settings) as runtime:
+        tenancy = (await runtime.services()).tenancy
+        try:
+            org = await tenancy.put(args.org, changes)
+        except (InvalidOrgId, DomainTaken) as error:
+            print(f"shortener: {error}", file=sys.stderr)
+            return 1
+    print(org.model_dump_json(indent=2))
+    return 0
+
+
+async def _orgs_list(settings: Settings, as_json: bool) -> int:
+    async with open_runtime(settings) as runtime:
+        orgs = await (await runtime.services()).tenancy.all()
+    if as_json:
+        print(OrgList(orgs=orgs).model_dump_json(indent=2))
+        return 0
+    for org in orgs:
+        print(f"{org.org:<24} {' '.join(org.domains) or '-'}")
+    return 0
+
+
+async def _keys_create(settings: Settings, org: str) -> int:
+    async with open_runtime(settings) as runtime:
+        services = await runtime.services()
+        if await services.tenancy.get(org) is None:
+            print(f"shortener: no org {org!r} is known", file=sys.stderr)
+            return 1
+        made = await services.org_keys.create(org)
+    print(f"key_id  {made.key_id}\nkey     {made.key}\n(the key is shown only this once)")
+    return 0
+
+
+async def _keys_revoke(settings: Settings, org: str, key_id: str) -> int:
+    async with open_runtime(settings) as runtime:
+        try:
+            await (await runtime.services()).org_keys.revoke(org, key_id)
+        except UnknownKey as error:
+            print(f"shortener: {error}", file=sys.stderr)
+            return 1
+    print(f"revoked {key_id}")
+    return 0
+
+
 def _duration(text: str) -> int:
     match = _DURATION.fullmatch(text.strip().lower())
     amount = None if match is None else whole_number(match.group(1), max_digits=9)
@@ -258,7 +321,45 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help='print {"within_seconds", "total", "orgs": {ORG: COUNT}} as JSON instead of a table',
     )
+    _org_commands(commands)
     return parser
+
+
+def _org_commands(commands: Any) -> None:
+    orgs = commands.add_parser("orgs", help="add, change and list orgs").add_subparsers(
+        dest="orgs_command", required=True, help="set: add or change an org; list: the orgs"
+    )
+    set_org = orgs.add_parser(
+        "set",
+        help="add an org or change it; an option left out keeps its value",
+        description="Add an org or change it, as PUT /v1/admin/orgs/ORG does: an option "
+        "given replaces that setting, one left out keeps its value. Exit status 1: a domain "
+        "belongs to another org (nothing changed).",
+    )
+    set_org.add_argument("org", help="the org's name: 1 to 64 of A-Z a-z 0-9 . _ -")
+    set_org.add_argument(
+        "--domain",
+        action="append",
+        metavar="D",
+        help="a branded domain (repeat for more; the first is the one links use)",
+    )
+    set_org.add_argument(
+        "--allow", action="append", metavar="P", help="a host pattern links may lead to"
+    )
+    set_org.add_argument(
+        "--block", action="append", metavar="P", help="a host pattern links may not lead to"
+    )
+    set_org.add_argument("--fallback-url", metavar="URL", help="where dead codes redirect")
+    list_orgs = orgs.add_parser("list", help="list the orgs and their domains")
+    list_orgs.add_argument("--json", action="store_true", help='print {"orgs": [...]} as JSON')
+    keys = commands.add_parser("keys", help="make and revoke org API keys").add_subparsers(
+        dest="keys_command", required=True, help="create: make a key; revoke: revoke one"
+    )
+    create = keys.add_parser("create", help="make an API key for an org and show it once")
+    create.add_argument("org", help="the org the key acts for")
+    revoke = keys.add_parser("revoke", help="revoke an org's API key (exit 1: no such key)")
+    revoke.add_argument("org", help="the org the key acts for")
+    revoke.add_argument("key_id", help="the key's id, as `keys create` printed it")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,6 +388,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return asyncio.run(_inspect(settings, args.code, args.json))
+        if args.command == "orgs" and args.orgs_command == "set":
+            return asyncio.run(_orgs_set(settings, args))
+        if args.command == "orgs":
+            return asyncio.run(_orgs_list(settings, args.json))
+        if args.command == "keys" and args.keys_command == "create":
+            return asyncio.run(_keys_create(settings, args.org))
+        if args.command == "keys":
+            return asyncio.run(_keys_revoke(settings, args.org, args.key_id))
         longest = settings.link_ttl_seconds
         within = min(_EXPIRING_DEFAULT_SECONDS, longest) if args.within is None else args.within
         if within > longest:

@@ -92,6 +92,11 @@ def _checked_base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def is_org_id(text: str) -> bool:
+    """Whether `text` can name an org: 1 to 64 of A-Z a-z 0-9 . _ -"""
+    return _ORG_ID.fullmatch(text) is not None
+
+
 def is_wildcard(host: str) -> bool:
     """Whether listening on `host` means every interface (0.0.0.0, ::): no one address."""
     try:
@@ -118,6 +123,7 @@ class Settings(BaseSettings):
     # Unless set, links follow the address `serve` listens on (see `listening_on`).
     base_url: str = listen_url(DEFAULT_HOST, DEFAULT_PORT)
     api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    admin_keys: Annotated[frozenset[str], NoDecode] = Field(default_factory=frozenset)
     signing_keys: Annotated[dict[int, str], NoDecode] = Field(default_factory=dict)
     link_ttl_seconds: int = Field(default=31_536_000, ge=1, le=10 * 31_536_000)
     tracking_window_seconds: int = Field(default=31_536_000, ge=0)
@@ -171,6 +177,17 @@ class Settings(BaseSettings):
             if not _ORG_ID.match(org):
                 raise ValueError(f"org {org!r} must be 1 to 64 of A-Z a-z 0-9 . _ -")
             keys[key] = org
+        return keys
+
+    @field_validator("admin_keys", mode="before")
+    @classmethod
+    def _admin_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        keys = frozenset(key.strip() for key in value.split(",") if key.strip())
+        if any(not _API_KEY.match(key) for key in keys):
+            # The values are left out of the message: they are secrets.
+            raise ValueError("an admin key must be 16 to 256 printable ASCII characters")
         return keys
 
     @field_validator("signing_keys", mode="before")

@@ -12,6 +12,7 @@ from shortener.text.parsing import whole_number
 DEV_ORG = "dev"
 API_KEYS_FILE = "api-keys"
 SIGNING_KEYS_FILE = "signing-keys"
+ADMIN_KEYS_FILE = "admin-keys"
 
 
 def _read_or_create(path: Path, make: str) -> tuple[str, bool]:
@@ -57,6 +58,15 @@ def with_credentials(settings: Settings, announce: bool = False) -> Settings:
             print(
                 f"Development API key for org {org!r}: {key}\n"
                 f"(kept in {settings.data_dir / API_KEYS_FILE}; shown only this once)",
+                flush=True,
+            )
+    if not settings.admin_keys:
+        key, made = _read_or_create(settings.data_dir / ADMIN_KEYS_FILE, secrets.token_urlsafe(24))
+        updates["admin_keys"] = frozenset({key})
+        if made and announce:
+            print(
+                f"Development admin key: {key}\n"
+                f"(kept in {settings.data_dir / ADMIN_KEYS_FILE}; shown only this once)",
                 flush=True,
             )
     if not settings.signing_keys:

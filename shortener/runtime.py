@@ -17,10 +17,12 @@ from shortener.domain.codes import CodeCodec
 from shortener.domain.destinations import DestinationPolicy
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.lookup import Lookup
+from shortener.domain.org_keys import OrgKeys
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.redirects import Redirects
 from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
+from shortener.domain.tenancy import Tenancy
 from shortener.model import StoreUnavailable
 from shortener.store import embedded
 from shortener.store.connect import connect
@@ -38,6 +40,8 @@ class Services:
     redirects: Redirects
     recorder: ClickRecorder
     lookup: Lookup
+    tenancy: Tenancy
+    org_keys: OrgKeys
 
 
 class Runtime:
@@ -56,6 +60,8 @@ class Runtime:
         self.clock = clock
         self._services: Services | None = None
         self._lock = asyncio.Lock()
+        # Known before the services are: requests check keys against it from the start.
+        self.org_keys = OrgKeys(store, clock)
 
     async def services(self) -> Services:
         if self._services is not None:
@@ -99,6 +105,7 @@ class Runtime:
         )
         destinations = DestinationPolicy(HostPatterns(settings.blocked_destinations))
         await orgs.remember(set(settings.api_keys.values()))
+        await self.org_keys.refresh()
         return Services(
             shortening=Shortening(
                 self.store,
@@ -112,12 +119,17 @@ class Runtime:
             redirects=Redirects(self.store, codec, signer, orgs, recorder, self.clock),
             recorder=recorder,
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),
+            tenancy=Tenancy(self.store, set(settings.api_keys.values()), self.clock),
+            org_keys=self.org_keys,
         )
 
 
 @contextlib.asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Connect to the configured Redis (attaching to, or starting, the embedded one)."""
+async def open_runtime(
+    settings: Settings, *, keep_keys_current: bool = False
+) -> AsyncIterator[Runtime]:
+    """Connect to the configured Redis (attaching to, or starting, the embedded one). With
+    `keep_keys_current`, the org keys in memory follow the store while it is open."""
     server = None
     url = settings.redis_url
     cluster = settings.redis_cluster
@@ -133,7 +145,17 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             await runtime.services()
         except StoreUnavailable as error:
             log.warning("Redis does not answer yet (%s); serving 503 until it does", error)
-        yield runtime
+        stop = asyncio.Event()
+        watcher = (
+            asyncio.create_task(runtime.org_keys.keep_current(stop)) if keep_keys_current else None
+        )
+        try:
+            yield runtime
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.wait([watcher], timeout=settings.redis_timeout_seconds + 1)
     finally:
         await store.close()
         if server is not None:

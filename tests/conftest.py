@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
-from tests.support.apps import API_KEY, BASE_URL, OTHER_KEY, app_clients
+from tests.support.apps import ADMIN_KEY, API_KEY, BASE_URL, OTHER_KEY, app_clients
 from tests.support.redis_cluster import LocalCluster, binaries_missing, local_cluster
 from tests.support.redis_servers import RedisServer, free_port
 
@@ -38,6 +38,7 @@ def make_settings(redis_server: RedisServer, tmp_path: Path) -> Callable[..., Se
             "data_dir": tmp_path / "data",
             "base_url": BASE_URL,
             "api_keys": {API_KEY: "org-a", OTHER_KEY: "org-b"},
+            "admin_keys": frozenset({ADMIN_KEY}),
             "signing_keys": {1: "signing-secret-one-0123456789"},
             "redis_timeout_seconds": 1.0,
         }

@@ -29,3 +29,8 @@ DEFAULT_PAGE = 100
 # The window of the per-org shorten limit: it starts with the first message an org shortens
 # after the previous window ended.
 SHORTEN_LIMIT_WINDOW_MS = 60_000
+# What one org's settings may hold: a handful of branded domains, and host patterns for the
+# destinations it may or may not link to.
+MAX_ORG_DOMAINS = 20
+MAX_ORG_PATTERNS = 500
+MAX_FALLBACK_URL_LENGTH = 2048

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 
 class ApiKeys:
@@ -24,6 +24,22 @@ class ApiKeys:
         if entry is None or not hmac.compare_digest(entry[0], key.encode()):
             return None
         return entry[1]
+
+
+class AdminKeys:
+    """The admin keys, looked up and compared as `ApiKeys` does."""
+
+    __slots__ = ("_by_digest",)
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._by_digest = {_digest(key): key.encode() for key in keys}
+
+    def holds(self, authorization: str | None) -> bool:
+        key = bearer_key(authorization)
+        if key is None:
+            return False
+        known = self._by_digest.get(_digest(key))
+        return known is not None and hmac.compare_digest(known, key.encode())
 
 
 def bearer_key(authorization: str | None) -> str | None:

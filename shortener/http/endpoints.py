@@ -24,8 +24,10 @@ from shortener.domain.limits import (
 )
 from shortener.domain.lookup import LinkInfo
 from shortener.domain.messages import ShortenRequest, ShortenResult
+from shortener.domain.org_keys import KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
-from shortener.http import contacts, errors, examples, interactions, links, messages, ops
+from shortener.domain.tenancy import Org, OrgChanges, OrgList
+from shortener.http import admin, contacts, errors, examples, interactions, links, messages, ops
 from shortener.http import redirects as redirect_routes
 from shortener.http.errors import ApiError
 from shortener.http.openapi import (
@@ -67,6 +69,7 @@ _TAGS = [
     {"name": "tracking", "description": "Tracking consent, and the clicks and opens."},
     {"name": "redirects", "description": "What recipients' phones and mail apps fetch."},
     {"name": "ops", "description": "Health, readiness, metrics and link lookup."},
+    {"name": "admin", "description": "Orgs, their domains and keys; for admin keys only."},
 ]
 _BODY_ERRORS = (
     errors.CONTENT_LENGTH,
@@ -82,7 +85,9 @@ def common_errors(endpoint: Endpoint) -> tuple[ApiError, ...]:
     when the store does not answer."""
     found: list[ApiError] = []
     if endpoint.authenticated:
-        found.append(errors.UNAUTHORIZED)
+        found += (errors.UNAUTHORIZED, errors.ORG_KEY_NEEDED)
+    if endpoint.admin:
+        found += (errors.UNAUTHORIZED, errors.ADMIN_KEY_NEEDED)
     if endpoint.body is not None:
         found.extend(_BODY_ERRORS)
     if endpoint.needs_store:
@@ -133,6 +138,14 @@ _LINK_PARAMETERS = (
 )
 _CODE_PARAMETER = path_parameter(
     "code", "The short code, or the id of a tracked link or pixel.", {"type": "string"}
+)
+
+_ORG_PARAMETER = path_parameter(
+    "org", "The org's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
+)
+
+_KEY_ID_PARAMETER = path_parameter(
+    "key_id", "The key's id, as `POST /v1/admin/orgs/{org}/keys` answered it.", {"type": "string"}
 )
 
 _SHORTEN_RULES = (
@@ -410,6 +423,118 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         errors=(errors.LINK_NOT_YOURS,),
         parameters=(_CODE_PARAMETER,),
         authenticated=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs",
+        "GET",
+        admin.list_orgs,
+        "listOrgs",
+        "admin",
+        "List the orgs",
+        "Every org set through `PUT /v1/admin/orgs/{org}` or the CLI, and every org of "
+        "`SHORTENER_API_KEYS` (with empty settings and null times until set), by name.",
+        lambda base_url: {
+            200: json_answer(
+                "The orgs.",
+                OrgList,
+                {"one": example("One org", dump(OrgList(orgs=[examples.org()])))},
+            )
+        },
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}",
+        "GET",
+        admin.get_org,
+        "getOrg",
+        "admin",
+        "Read an org",
+        "The org's settings, as the last `PUT` left them.",
+        lambda base_url: {
+            200: json_answer("The org.", Org, {"org": example("An org", dump(examples.org()))})
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}",
+        "PUT",
+        admin.put_org,
+        "setOrg",
+        "admin",
+        "Create or change an org",
+        "Sets the fields sent and keeps the others (a new org starts with none). Host names "
+        "are kept lowercased in their IDNA A-label form. A domain belongs to one org at most: "
+        "a domain another org owns is refused with `409` and nothing changes. A domain left "
+        "out of `domains` is given up, and another org may claim it.",
+        lambda base_url: {
+            200: json_answer(
+                "The org as stored.", Org, {"org": example("An org", dump(examples.org()))}
+            )
+        },
+        errors=(errors.ORG_ID_INVALID, errors.DOMAIN_TAKEN),
+        body=Body(
+            OrgChanges,
+            "The settings to change.",
+            lambda: {"org": example("A branded domain", request_dump(examples.org_changes()))},
+        ),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys",
+        "POST",
+        admin.create_key,
+        "createOrgKey",
+        "admin",
+        "Make an API key for an org",
+        "A new API key that acts for the org, as `SHORTENER_API_KEYS` keys do. The key is "
+        "shown in this answer only: the service keeps its SHA-256 alone. Every instance "
+        "accepts it within a few seconds.",
+        lambda base_url: {
+            201: json_answer(
+                "The key, shown this once.",
+                NewKey,
+                {"key": example("A key", dump(examples.new_key()))},
+            )
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys",
+        "GET",
+        admin.list_keys,
+        "listOrgKeys",
+        "admin",
+        "List an org's API keys",
+        "The keys made for the org through this API or the CLI, oldest first, without the keys "
+        "themselves. `last_used_at` is written at most once a minute per key, so it may be up "
+        "to a minute behind; null for a key never used. Keys of `SHORTENER_API_KEYS` are not "
+        "listed.",
+        lambda base_url: {
+            200: json_answer(
+                "The org's keys.", KeyList, {"keys": example("One key", dump(examples.key_list()))}
+            )
+        },
+        errors=(errors.ORG_UNKNOWN,),
+        parameters=(_ORG_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
+        "/v1/admin/orgs/{org}/keys/{key_id}",
+        "DELETE",
+        admin.revoke_key,
+        "revokeOrgKey",
+        "admin",
+        "Revoke an org's API key",
+        "The key stops working on every instance within 5 seconds (`401`).",
+        lambda base_url: {204: {"description": "Revoked."}},
+        errors=(errors.ORG_UNKNOWN, errors.KEY_UNKNOWN),
+        parameters=(_ORG_PARAMETER, _KEY_ID_PARAMETER),
+        admin=True,
     ),
     Endpoint(
         TRACKED_LINK,

@@ -28,6 +28,8 @@ from shortener.domain.limits import (
     MAX_PAGE,
     MIN_PAGE,
 )
+from shortener.domain.org_keys import UnknownKey
+from shortener.domain.tenancy import DomainTaken, InvalidOrgId
 from shortener.http.problems import HTTPProblem
 from shortener.http.schemas import InvalidLink, InvalidLinksProblem, Problem
 
@@ -93,6 +95,16 @@ UNAUTHORIZED = ApiError(
     "send a valid API key as 'Authorization: Bearer KEY'",
     "No API key, or one this service does not know.",
     {"www-authenticate": "Bearer"},
+)
+ORG_KEY_NEEDED = ApiError(
+    403,
+    "an admin key opens only the routes under /v1/admin/: send an org's API key",
+    "An admin key was sent to a route that acts for an org.",
+)
+ADMIN_KEY_NEEDED = ApiError(
+    403,
+    "this route needs an admin key; an org's API key does not open it",
+    "An org's API key was sent to an admin route.",
 )
 METRICS_KEY = ApiError(
     401,
@@ -266,4 +278,31 @@ INVALID_TRACKED_LINK = ApiError(
     "The digest, the key version or `targetUrl` does not check out, or the query was cut short "
     "and no record of the link is kept. There is never a redirect to an unsigned target.",
     example={"reason": InvalidSignature("the link's digest does not match its target")},
+)
+
+# Orgs
+
+ORG_UNKNOWN = ApiError(
+    404,
+    "no org {org!r} is known",
+    "No org of this name was ever set, nor configured in `SHORTENER_API_KEYS`.",
+    example={"org": "contoso"},
+)
+ORG_ID_INVALID = ApiError(
+    422,
+    "{reason}",
+    "The path does not name an org: 1 to 64 of A-Z a-z 0-9 . _ -",
+    example={"reason": InvalidOrgId("con toso")},
+)
+DOMAIN_TAKEN = ApiError(
+    409,
+    "{reason}",
+    "A domain of the request belongs to another org; nothing was changed.",
+    example={"reason": DomainTaken("go.contoso.com")},
+)
+KEY_UNKNOWN = ApiError(
+    404,
+    "{reason}",
+    "The org has no key of this id: it was never made, or was revoked.",
+    example={"reason": UnknownKey("contoso", "k_0123456789abcdef")},
 )

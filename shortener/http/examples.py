@@ -18,8 +18,10 @@ from shortener.domain.messages import (
     ShortLink,
     SkippedLink,
 )
+from shortener.domain.org_keys import KeyInfo, KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
+from shortener.domain.tenancy import Org, OrgChanges
 from shortener.http import errors
 from shortener.http.problems import problem
 from shortener.http.schemas import BatchResult, ConsentRequest, MessageError
@@ -195,3 +197,37 @@ def link_infos(base_url: str) -> tuple[LinkInfo, LinkInfo, LinkInfo]:
     )
     pixel = tracked_link.model_copy(update={"link_id": PIXEL_ID, "kind": "pixel", "url": None})
     return code, tracked_link, pixel
+
+
+def org_changes() -> OrgChanges:
+    return OrgChanges(
+        domains=["go.contoso.com"],
+        allowed_destinations=["contoso.com"],
+        blocked_destinations=[],
+        fallback_url="https://contoso.com/expired",
+    )
+
+
+def org() -> Org:
+    changed = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    return Org(
+        org="contoso",
+        **org_changes().model_dump(),
+        created_at=changed,
+        updated_at=changed,
+    )
+
+
+KEY_CREATED = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+KEY_ID = "k_3f9a0c1e5b7d2468"
+
+
+def new_key() -> NewKey:
+    return NewKey(
+        key_id=KEY_ID, key="q4Zc1XhT0vB8mN2pL6sR9wE3yU7iO5aK1jH4gF8dS0a", created_at=KEY_CREATED
+    )
+
+
+def key_list() -> KeyList:
+    used = KEY_CREATED + timedelta(days=3)
+    return KeyList(keys=[KeyInfo(key_id=KEY_ID, created_at=KEY_CREATED, last_used_at=used)])

@@ -29,6 +29,7 @@ from shortener.http.schemas import InvalidLinksProblem, Problem
 OPENAPI_VERSION = "3.1.0"
 HTML = "text/html"
 BEARER = "bearerAuth"
+ADMIN_BEARER = "adminBearerAuth"
 SCHEMA_REF = "#/components/schemas/{model}"
 _HEAD_NOTE = " `HEAD` answers with the same status and headers and no body."
 
@@ -60,6 +61,8 @@ class Endpoint:
     parameters: tuple[dict[str, Any], ...] = ()
     # Needs an org's API key.
     authenticated: bool = False
+    # Needs an admin key.
+    admin: bool = False
     # Reached by people from a message: errors are pages for browsers too.
     public: bool = False
     # Answers 503 when the link store does not.
@@ -235,6 +238,8 @@ def _operation(
         }
     if endpoint.authenticated:
         operation["security"] = [{BEARER: []}]
+    if endpoint.admin:
+        operation["security"] = [{ADMIN_BEARER: []}]
     responses = {str(status): answer for status, answer in answers.items()}
     for status, errors in _errors_of(endpoint, common).items():
         responses[str(status)] = _error_response(errors, body=not head, public=endpoint.public)
@@ -277,7 +282,15 @@ def build_document(
                         "An org's API key, sent as `Authorization: Bearer KEY`. The key's org "
                         "scopes everything the call reads and writes."
                     ),
-                }
+                },
+                ADMIN_BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "An admin key (`SHORTENER_ADMIN_KEYS`), sent as `Authorization: Bearer "
+                        "KEY`, for the routes under `/v1/admin/`; org keys do not open them."
+                    ),
+                },
             },
         },
     }

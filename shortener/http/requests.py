@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from shortener.config import Settings
 from shortener.http import errors
-from shortener.http.auth import ApiKeys
+from shortener.http.auth import AdminKeys, ApiKeys, bearer_key
 from shortener.http.clients import ClientAddresses
 from shortener.http.problems import HTTPProblem
 from shortener.http.responses import JSON
@@ -33,6 +33,7 @@ class Gate:
 
     settings: Settings
     api_keys: ApiKeys
+    admin_keys: AdminKeys
     throttle: MissThrottle
     clients: ClientAddresses
 
@@ -41,6 +42,7 @@ class Gate:
         return cls(
             settings,
             ApiKeys(settings.api_keys),
+            AdminKeys(settings.admin_keys),
             MissThrottle(settings.miss_limit_per_minute),
             ClientAddresses(settings.trusted_proxies),
         )
@@ -62,10 +64,33 @@ async def services(request: Request) -> Services:
 
 def org(request: Request) -> str:
     """The org of the request's bearer key; 401 without a valid one."""
-    found = gate(request).api_keys.org_for(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    found = gate(request).api_keys.org_for(authorization)
     if found is None:
+        found = _stored_key_org(request, authorization)
+    if found is None:
+        if gate(request).admin_keys.holds(authorization):
+            raise errors.ORG_KEY_NEEDED()
         raise errors.UNAUTHORIZED()
     return found
+
+
+def admin(request: Request) -> None:
+    """Passes a request with an admin key; 403 with an org's key, 401 without either."""
+    authorization = request.headers.get("authorization")
+    if gate(request).admin_keys.holds(authorization):
+        return
+    if (
+        gate(request).api_keys.org_for(authorization) is not None
+        or _stored_key_org(request, authorization) is not None
+    ):
+        raise errors.ADMIN_KEY_NEEDED()
+    raise errors.UNAUTHORIZED()
+
+
+def _stored_key_org(request: Request, authorization: str | None) -> str | None:
+    key = bearer_key(authorization)
+    return None if key is None else runtime(request).org_keys.org_for(key)
 
 
 def visitor(method: str, user_agent: str) -> Visitor:

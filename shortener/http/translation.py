@@ -13,6 +13,7 @@ from shortener.domain.errors import (
     ShortenLimitReached,
     TooManyLinks,
 )
+from shortener.domain.tenancy import DomainTaken, InvalidOrgId
 from shortener.http import errors
 from shortener.http.problems import HTTPProblem
 from shortener.http.schemas import InvalidLink
@@ -24,6 +25,8 @@ _CATALOGUE: dict[type[Exception], errors.ApiError] = {
     BatchTooLarge: errors.BATCH_TOO_LARGE,
     InvalidSignature: errors.INVALID_TRACKED_LINK,
     ShortenLimitReached: errors.SHORTEN_LIMIT_REACHED,
+    DomainTaken: errors.DOMAIN_TAKEN,
+    InvalidOrgId: errors.ORG_ID_INVALID,
 }
 CALLER_ERRORS = tuple(_CATALOGUE)
 

@@ -28,6 +28,15 @@ Keys:
   limit; the window starts with the first message after the last one ended, and the counter
   expires with it, so its TTL is the time until the org may shorten again. Counted by
   `scripts.TAKE_QUOTA` on this one key, where every worker and instance sees it.
+- `org:{ORG}`: the org's settings (domains, destination patterns, fallback URL, times) as JSON,
+  for orgs changed through the admin routes or the CLI; `org-ids`: set of those orgs.
+- `domain:{HOST}`: the org that owns the branded domain HOST (IDNA A-label form). Set only
+  where missing (`scripts.CLAIM_DOMAIN`), so two orgs can never both claim one domain.
+- `api-keys`: hash key id -> "ORG SHA256HEX CREATED_MS", the org API keys made through the
+  admin routes or the CLI, kept only as their SHA-256; `api-keys:used`: hash key id -> when
+  the key was last used (milliseconds), written at most once a minute per key.
+- `tenancy:version`: counter raised by every change of an org or its keys, so that workers
+  that keep orgs in memory know when to read them again.
 
 No command or script touches keys of two hash slots, so the same operations run on a Redis
 Cluster, where each slot lives on one master.
@@ -41,6 +50,10 @@ from shortener.store.serials import block_of, slot_in_block
 CODE_MAC_KEY = "secret:codes"
 BLOCKS_KEY = "blocks"
 ORGS_KEY = "orgs"
+ORG_IDS_KEY = "org-ids"
+TENANCY_VERSION_KEY = "tenancy:version"
+API_KEYS_KEY = "api-keys"
+KEYS_USED_KEY = "api-keys:used"
 # The field of a block's link hash that holds its base URL; slot fields are hex numbers.
 BASE_URL_FIELD = "base"
 # The suffix of a slot's tap count in the block's count hash, by who tapped; a probe counts
@@ -97,3 +110,11 @@ def org_and_minute(field: str) -> tuple[str, int]:
         # have expired already.
         return field, 0
     return org, int(minute)
+
+
+def org_key(org: str) -> str:
+    return f"org:{org}"
+
+
+def domain_key(host: str) -> str:
+    return f"domain:{host}"

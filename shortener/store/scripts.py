@@ -77,3 +77,17 @@ if not consent or string.sub(consent, 1, 1) ~= '0' then
 end
 return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
 """
+
+# The owner of a domain (KEYS[1]): ARGV[1] if the domain had none, else the one it had.
+CLAIM_DOMAIN = """
+local owner = redis.call('GET', KEYS[1])
+if owner then return owner end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
+# Gives a domain (KEYS[1]) up, only if org ARGV[1] owns it.
+RELEASE_DOMAIN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""

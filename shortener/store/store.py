@@ -34,14 +34,19 @@ from shortener.store.autopipeline import AutoPipeline, Command
 from shortener.store.embedded import COMPACT_HASH_CONFIG
 from shortener.store.failures import FAILURES, unavailable, unavailable_error
 from shortener.store.keys import (
+    API_KEYS_KEY,
     BASE_URL_FIELD,
     BLOCKS_KEY,
     CODE_MAC_KEY,
+    KEYS_USED_KEY,
+    ORG_IDS_KEY,
     ORGS_KEY,
     TAP_COUNTERS,
+    TENANCY_VERSION_KEY,
     consent_key,
     count_field,
     count_key,
+    domain_key,
     expiring_field,
     expiring_key,
     interactions_key,
@@ -49,6 +54,7 @@ from shortener.store.keys import (
     link_key,
     message_key,
     org_and_minute,
+    org_key,
     shorten_quota_key,
 )
 from shortener.store.records import (
@@ -136,6 +142,8 @@ class Store:
         self._tap = redis.register_script(scripts.TAP)
         self._record = redis.register_script(scripts.RECORD)
         self._take_quota = redis.register_script(scripts.TAKE_QUOTA)
+        self._claim_domain = redis.register_script(scripts.CLAIM_DOMAIN)
+        self._release_domain = redis.register_script(scripts.RELEASE_DOMAIN)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (self._save_links, self._tap, self._record, self._take_quota)
@@ -453,3 +461,54 @@ class Store:
     async def org_of_hash(self, org_hash: str) -> str | None:
         raw = await self._call(self.redis.hget(ORGS_KEY, org_hash))
         return None if raw is None else text(raw)
+
+    async def read_org(self, org: str) -> str | None:
+        raw = await self._call(self.redis.get(org_key(org)))
+        return None if raw is None else text(raw)
+
+    async def org_ids(self) -> set[str]:
+        members = await self._call(self.redis.smembers(ORG_IDS_KEY))
+        return {text(member) for member in members}
+
+    async def save_org(self, org: str, payload: str) -> None:
+        """Store an org's settings, and let every worker know that orgs changed."""
+        await self._call(self.redis.set(org_key(org), payload))
+        await self._call(self.redis.sadd(ORG_IDS_KEY, org))
+        await self.raise_tenancy_version()
+
+    async def raise_tenancy_version(self) -> None:
+        await self._call(self.redis.incr(TENANCY_VERSION_KEY))
+
+    async def claim_domain(self, host: str, org: str) -> str:
+        """The domain's owner: `org` if it had none."""
+        owner = await self._call(self._claim_domain(keys=[domain_key(host)], args=[org]))
+        return text(owner)
+
+    async def release_domain(self, host: str, org: str) -> None:
+        await self._call(self._release_domain(keys=[domain_key(host)], args=[org]))
+
+    async def tenancy_version(self) -> int:
+        raw = await self._call(self.redis.get(TENANCY_VERSION_KEY))
+        return 0 if raw is None else int(raw)
+
+    async def api_keys(self) -> dict[str, str]:
+        """Every stored org API key, by key id."""
+        found = await self._call(self.redis.hgetall(API_KEYS_KEY))
+        return {text(key_id): text(raw) for key_id, raw in found.items()}
+
+    async def save_api_key(self, key_id: str, record: str) -> None:
+        await self._call(self.redis.hset(API_KEYS_KEY, key_id, record))
+        await self.raise_tenancy_version()
+
+    async def delete_api_key(self, key_id: str) -> None:
+        await self._call(self.redis.hdel(API_KEYS_KEY, key_id))
+        await self.raise_tenancy_version()
+        await self._call(self.redis.hdel(KEYS_USED_KEY, key_id))
+
+    async def keys_used(self) -> dict[str, int]:
+        found = await self._call(self.redis.hgetall(KEYS_USED_KEY))
+        return {text(key_id): int(raw) for key_id, raw in found.items()}
+
+    async def mark_keys_used(self, used_ms: dict[str, int]) -> None:
+        mapping: dict[str | bytes, str | bytes | int] = dict(used_ms.items())
+        await self._call(self.redis.hset(KEYS_USED_KEY, mapping=mapping))  # type: ignore[arg-type]

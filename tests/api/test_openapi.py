@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 
 from shortener.config import Settings
-from shortener.domain import interactions, lookup, messages
+from shortener.domain import interactions, lookup, messages, org_keys, tenancy
 from shortener.http import schemas
 from shortener.http.app import create_app
 from shortener.http.endpoints import openapi_document
@@ -41,6 +41,12 @@ CONTRACT_ROUTES = [
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("GET", "/"),
+    ("PUT", "/v1/admin/orgs/{org}"),
+    ("GET", "/v1/admin/orgs/{org}"),
+    ("GET", "/v1/admin/orgs"),
+    ("POST", "/v1/admin/orgs/{org}/keys"),
+    ("GET", "/v1/admin/orgs/{org}/keys"),
+    ("DELETE", "/v1/admin/orgs/{org}/keys/{key_id}"),
 ]
 # The routes that answer without the link store, and so never answer 503.
 WITHOUT_STORE = {"/healthz", "/metrics", "/openapi.json", "/"}
@@ -73,7 +79,8 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    owner = next(m for m in (schemas, messages, lookup, interactions) if hasattr(m, name))
+    modules = (schemas, messages, lookup, interactions, tenancy, org_keys)
+    owner = next(m for m in modules if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref
     return model
@@ -149,14 +156,22 @@ def test_a_refused_destination_is_documented_with_its_invalid_links(doc: dict[st
 
 
 def test_message_routes_document_their_errors(doc: dict[str, Any]) -> None:
-    messages = {"400", "401", "413", "415", "422", "429", "503"}
+    # 403: an admin key on a route of an org, or an org's key on an admin route.
+    messages = {"400", "401", "403", "413", "415", "422", "429", "503"}
+    body = {"400", "401", "403", "413", "415", "422", "503"}
     expected = {
         ("POST", "/v1/messages/shorten"): messages | {"409"},
         # A reused message_id is an error in the batch's results, not of the whole batch.
         ("POST", "/v1/messages/batch"): messages,
-        ("PUT", "/v1/contacts/{contact_id}/consent"): {"400", "401", "413", "415", "422", "503"},
-        ("GET", "/v1/contacts/{contact_id}/consent"): {"400", "401", "503"},
-        ("GET", "/v1/interactions"): {"400", "401", "503"},
+        ("PUT", "/v1/contacts/{contact_id}/consent"): body,
+        ("GET", "/v1/contacts/{contact_id}/consent"): {"400", "401", "403", "503"},
+        ("GET", "/v1/interactions"): {"400", "401", "403", "503"},
+        ("PUT", "/v1/admin/orgs/{org}"): body | {"409"},
+        ("GET", "/v1/admin/orgs/{org}"): {"401", "403", "404", "503"},
+        ("GET", "/v1/admin/orgs"): {"401", "403", "503"},
+        ("POST", "/v1/admin/orgs/{org}/keys"): {"401", "403", "404", "503"},
+        ("GET", "/v1/admin/orgs/{org}/keys"): {"401", "403", "404", "503"},
+        ("DELETE", "/v1/admin/orgs/{org}/keys/{key_id}"): {"401", "403", "404", "503"},
     }
     for method, path, operation in operations(doc):
         if (method, path) in expected:

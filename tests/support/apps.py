@@ -15,7 +15,9 @@ from shortener.http.app import create_app
 
 API_KEY = "test-key-org-a-0123456789"
 OTHER_KEY = "test-key-org-b-0123456789"
+ADMIN_KEY = "test-admin-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
 BASE_URL = "http://sho.rt"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"

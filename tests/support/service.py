@@ -20,7 +20,9 @@ from tests.support.redis_servers import free_port
 
 API_KEY = "process-test-key-0123456789"
 OTHER_KEY = "process-test-key-other-0123"
+ADMIN_KEY = "process-test-admin-key-0123"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 START_SECONDS = 30
 CLI = (sys.executable, "-m", "shortener")
 
@@ -53,6 +55,7 @@ def service_env(
     *,
     api_keys: str = f"{API_KEY}:org-a,{OTHER_KEY}:org-b",
     signing_keys: str = "1:process-signing-secret-0123456789",
+    admin_keys: str = ADMIN_KEY,
     **settings: str,
 ) -> dict[str, str]:
     """This process's environment without its SHORTENER_ settings, with these instead."""
@@ -62,6 +65,7 @@ def service_env(
     env["SHORTENER_DATA_DIR"] = str(data_dir)
     env["SHORTENER_API_KEYS"] = api_keys
     env["SHORTENER_SIGNING_KEYS"] = signing_keys
+    env["SHORTENER_ADMIN_KEYS"] = admin_keys
     if redis_url is not None:
         env["SHORTENER_REDIS_URL"] = redis_url
     env.update({f"SHORTENER_{name.upper()}": value for name, value in settings.items()})

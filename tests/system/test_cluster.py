@@ -22,6 +22,8 @@ from shortener.store.embedded import COMPACT_HASH_CONFIG
 from shortener.store.keys import CODE_MAC_KEY, link_key
 from tests.support import service
 from tests.support.apps import (
+    ADMIN_AUTH,
+    ADMIN_KEY,
     API_KEY,
     AUTH,
     BASE_URL,
@@ -65,6 +67,7 @@ async def open_app(cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[Opene
                 "data_dir": tmp_path / "data",
                 "base_url": BASE_URL,
                 "api_keys": {API_KEY: "org-a", OTHER_KEY: "org-b"},
+                "admin_keys": frozenset({ADMIN_KEY}),
                 "signing_keys": {1: "signing-secret-one-0123456789"},
                 "redis_timeout_seconds": 1.0,
                 **overrides,
@@ -225,6 +228,26 @@ async def test_tracked_clicks_consent_and_link_details(client: httpx.AsyncClient
     # People: two taps, the tracked link and the tap after opting out; the bot apart.
     assert (info["clicks"], info["bot_clicks"]) == (4, 1)
     assert (await client.get(f"/v1/links/{link['code']}", headers=OTHER_AUTH)).status_code == 404
+
+
+async def test_orgs_domains_and_keys(client: httpx.AsyncClient) -> None:
+    contoso = {"domains": ["go.contoso.com"], "fallback_url": "https://contoso.com/x"}
+    put = await client.put("/v1/admin/orgs/contoso", json=contoso, headers=ADMIN_AUTH)
+    assert put.status_code == 200, put.text
+    taken = {"domains": ["go.contoso.com"]}
+    assert (
+        await client.put("/v1/admin/orgs/fabrikam", json=taken, headers=ADMIN_AUTH)
+    ).status_code == 409
+    listed = (await client.get("/v1/admin/orgs", headers=ADMIN_AUTH)).json()
+    assert [org["org"] for org in listed["orgs"]] == ["contoso", "org-a", "org-b"]
+    made = await client.post("/v1/admin/orgs/contoso/keys", headers=ADMIN_AUTH)
+    assert made.status_code == 201
+    auth = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert (await client.get("/v1/interactions", headers=auth)).status_code == 200
+    key_id = made.json()["key_id"]
+    revoked = await client.delete(f"/v1/admin/orgs/contoso/keys/{key_id}", headers=ADMIN_AUTH)
+    assert revoked.status_code == 204
+    assert (await client.get("/v1/interactions", headers=auth)).status_code == 401
 
 
 async def test_readyz(client: httpx.AsyncClient) -> None:

@@ -17,7 +17,12 @@ import pytest
 import redis
 
 from shortener.config import Settings, SettingsError
-from shortener.credentials import API_KEYS_FILE, SIGNING_KEYS_FILE, with_credentials
+from shortener.credentials import (
+    ADMIN_KEYS_FILE,
+    API_KEYS_FILE,
+    SIGNING_KEYS_FILE,
+    with_credentials,
+)
 from shortener.store import embedded
 from tests.support.redis_servers import free_port
 
@@ -83,11 +88,25 @@ def test_the_embedded_redis_and_the_keys_are_private_to_the_user(tmp_path: Path)
         client.close()
         names = set(_modes(data_dir))
         assert {"appendonly.aof", "dump.rdb", "redis.sock", "redis.conf", "redis.pid"} <= names
-        assert {API_KEYS_FILE, SIGNING_KEYS_FILE, "redis.log", "embedded.lock"} <= names
+        assert {API_KEYS_FILE, ADMIN_KEYS_FILE, SIGNING_KEYS_FILE, "redis.log"} <= names
+        assert "embedded.lock" in names
         _assert_private(data_dir)
     finally:
         server.stop()
     _assert_private(data_dir)
+
+
+def test_a_development_admin_key_is_made_once_and_shown_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = tmp_path / "var"
+    first = with_credentials(_dev_settings(data_dir), announce=True)
+    (key,) = first.admin_keys
+    assert len(key) >= 16
+    assert f"Development admin key: {key}" in capsys.readouterr().out
+    again = with_credentials(_dev_settings(data_dir), announce=True)
+    assert again.admin_keys == first.admin_keys
+    assert key not in capsys.readouterr().out
 
 
 def test_an_existing_data_dir_of_the_user_is_made_private_on_start(tmp_path: Path) -> None:

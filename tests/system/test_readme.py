@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.support.redis_servers import RedisServer
-from tests.support.service import API_KEY, Service, run_cli, running_service, service_env
+from tests.support.service import ADMIN_KEY, API_KEY, Service, run_cli, running_service, service_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
@@ -33,7 +33,7 @@ _VOLATILE = (
     (re.compile(r"/api/orgs/[A-Za-z0-9_-]+/"), "/api/orgs/<org>/"),
     (re.compile(r"digest=[A-Za-z0-9_-]+"), "digest=<digest>"),
 )
-_VOLATILE_FIELDS = {"id", "next", "key_id", "ttl_seconds"}
+_VOLATILE_FIELDS = {"id", "next", "key_id", "key", "ttl_seconds"}
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Session:
     def substitute(self, command: str) -> str:
         """The command with the README's codes, key and address replaced by this run's."""
         command = self.with_codes(command)
+        command = command.replace("$ADMIN_KEY", ADMIN_KEY)
         command = command.replace("$KEY", API_KEY).replace('"$KEY"', API_KEY)
         return command.replace(DOCUMENTED_BASE, self.service.base_url)
 

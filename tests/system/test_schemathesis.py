@@ -273,7 +273,8 @@ def test_operation_answers_as_documented(api: Api, operation_id: str, mode: Gene
     )
     @given(case=strategy, browser=st.booleans())
     def answers_as_documented(case: Case[Any], browser: bool) -> None:
-        headers = {**service.AUTH, **({"accept": BROWSER_ACCEPT} if browser else {})}
+        auth = service.ADMIN_AUTH if case.path.startswith("/v1/admin/") else service.AUTH
+        headers = {**auth, **({"accept": BROWSER_ACCEPT} if browser else {})}
         case.call_and_validate(session=api.session, headers=headers, checks=CHECKS, timeout=10)
 
     print(f"{SEED_VARIABLE}={SEED}")
