@@ -20,6 +20,7 @@ from shortener.domain.orgs import OrgDirectory
 from shortener.domain.redirects import Redirects
 from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
+from shortener.domain.takedown import Takedown
 from shortener.model import StoreUnavailable
 from shortener.store import embedded
 from shortener.store.connect import connect
@@ -36,6 +37,7 @@ class Services:
     redirects: Redirects
     recorder: ClickRecorder
     lookup: Lookup
+    takedown: Takedown
 
 
 class Runtime:
@@ -101,6 +103,7 @@ class Runtime:
             redirects=Redirects(self.store, codec, signer, orgs, recorder, self.clock),
             recorder=recorder,
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),
+            takedown=Takedown(self.store, codec, self.clock),
         )
 
 

@@ -29,3 +29,5 @@ DEFAULT_PAGE = 100
 # The window of the per-org shorten limit: it starts with the first message an org shortens
 # after the previous window ended.
 SHORTEN_LIMIT_WINDOW_MS = 60_000
+# The longest reason a takedown may give.
+MAX_TAKEDOWN_REASON_LENGTH = 500

@@ -20,6 +20,7 @@ from shortener.domain.messages import (
 )
 from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
+from shortener.domain.takedown import MessageLink, StoredMessage, TakedownRequest
 from shortener.http import errors
 from shortener.http.problems import problem
 from shortener.http.schemas import BatchResult, ConsentRequest, MessageError
@@ -116,6 +117,18 @@ def skipped_result() -> ShortenResult:
     )
 
 
+def stored_message(base_url: str) -> StoredMessage:
+    result = sms_result(base_url)
+    return StoredMessage(
+        **result.model_dump(exclude={"links"}),
+        links=[MessageLink(**link.model_dump(), status="disabled") for link in result.links],
+    )
+
+
+def takedown_request() -> TakedownRequest:
+    return TakedownRequest(reason="phishing reported by a recipient")
+
+
 def email_result(base_url: str) -> ShortenResult:
     tracking_url = _tracking_url(base_url, HTML_LINK_ID, TARGET)
     pixel = pixel_tag(base_url + OPEN_PIXEL.format(org_hash=ORG_HASH, link_id=PIXEL_ID))
@@ -189,6 +202,8 @@ def link_infos(base_url: str) -> tuple[LinkInfo, LinkInfo, LinkInfo]:
         campaign="order-updates",
         message_id=_MESSAGE_ID,
         bot_clicks=1,
+        disabled_at=None,
+        disabled_reason=None,
     )
     tracked_link = code.model_copy(
         update={"link_id": HTML_LINK_ID, "kind": "tracked_link", "code": None, "short_url": None}

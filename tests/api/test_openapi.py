@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 
 from shortener.config import Settings
-from shortener.domain import interactions, lookup, messages
+from shortener.domain import interactions, lookup, messages, takedown
 from shortener.http import schemas
 from shortener.http.app import create_app
 from shortener.http.endpoints import openapi_document
@@ -73,7 +73,7 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    owner = next(m for m in (schemas, messages, lookup, interactions) if hasattr(m, name))
+    owner = next(m for m in (schemas, messages, lookup, interactions, takedown) if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref
     return model
