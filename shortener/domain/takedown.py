@@ -5,6 +5,7 @@ its tracked link no longer redirects, and neither records anything."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,9 +16,18 @@ from shortener.domain.codes import CodeCodec
 from shortener.domain.limits import MAX_TAKEDOWN_REASON_LENGTH
 from shortener.domain.lookup import LinkStatus, link_status
 from shortener.domain.messages import ShortenResult, ShortLink
+from shortener.domain.paths import OPEN_PIXEL
 from shortener.store.store import Store
 
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAKEDOWN_REASON_LENGTH)]
+
+
+# The pixel an html body carries: it is no link of the result, but goes with the message.
+_PIXEL = re.compile(
+    re.escape(OPEN_PIXEL)
+    .replace(re.escape("{org_hash}"), r"[^/\"'&<>\s]+")
+    .replace(re.escape("{link_id}"), r"([0-9A-Za-z]+)")
+)
 
 
 class TakedownRequest(BaseModel):
@@ -103,10 +113,13 @@ class Takedown:
         return link_status(record.link, self.clock())
 
     async def disable_message(self, org: str, message_id: str, reason: str | None) -> bool:
-        """Disable every link of the org's message; False if the message is unknown."""
+        """Disable every link of the org's message, and the open pixel of an html one; False
+        if the message is unknown."""
         result = await self._result(org, message_id)
         if result is None:
             return False
         ids = [link_id for link_id in map(issued_id, result.links) if link_id is not None]
+        if result.segments is None:
+            ids += _PIXEL.findall(result.body)
         await asyncio.gather(*(self.disable(link_id, org, reason) for link_id in ids))
         return True

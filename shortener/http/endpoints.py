@@ -469,7 +469,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "disableMessage",
         "messages",
         "Take every link of a message down",
-        "Disables every short code and tracked link of the message, as `DELETE "
+        "Disables every short code and tracked link of the message, and an e-mail's open "
+        "pixel, as `DELETE "
         "/v1/links/{code}` does each. Idempotent. The body is optional.",
         lambda base_url: {204: {"description": "Its links are disabled (now or before)."}},
         errors=(errors.MESSAGE_NOT_YOURS,),

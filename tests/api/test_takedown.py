@@ -245,3 +245,22 @@ async def test_the_tap_path_still_makes_one_script_call(
         assert set(calls) <= {"evalsha", "hget", "hincrby", "pttl", "pexpire"}, calls
         # A disabled code's tap is counted nowhere.
         assert ("hincrby" in calls) == (status == 302), calls
+
+
+async def test_taking_an_e_mail_down_takes_its_pixel_too(client: httpx.AsyncClient) -> None:
+    result = await shorten(
+        client,
+        '<p><a href="https://shop.example.com/n">shop</a></p>',
+        content_type="html",
+        recipient=CONSENTED,
+        message_id="mail-2",
+    )
+    pixel_url = PIXEL.search(result["body"])
+    assert pixel_url is not None
+    pixel_id = pixel_url.group(1).rsplit("/", 1)[-1]
+    assert (await client.delete("/v1/messages/mail-2", headers=AUTH)).status_code == 204
+    assert (await _link(client, pixel_id))["status"] == "disabled"
+    stored = (await client.get("/v1/messages/mail-2", headers=AUTH)).json()
+    assert [link["status"] for link in stored["links"]] == ["disabled"]
+    await client.get(relative(pixel_url.group(1)))
+    assert await interactions(client) == []
