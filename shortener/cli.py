@@ -119,7 +119,7 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
         print(info.model_dump_json(indent=2))
         return 0 if info.status == "active" else 1
     days = info.ttl_seconds / 86_400
-    expiry = f"in {days:.1f} days" if info.status == "active" else "expired"
+    expiry = f"in {days:.1f} days" if info.ttl_seconds > 0 else "expired"
     taps = "opens" if info.kind == "pixel" else "clicks"
     rows = [
         ("id", info.link_id),
@@ -135,6 +135,10 @@ async def _inspect(settings: Settings, code: str, as_json: bool) -> int:
         ("expires", f"{_when(info.expires_at)} ({expiry})"),
         (taps, f"{info.clicks} (bots and previews: {info.bot_clicks})"),
     ]
+    if info.disabled_at is not None:
+        rows.append(
+            ("disabled", f"{_when(info.disabled_at)}: {info.disabled_reason or 'no reason'}")
+        )
     for label, value in rows:
         print(f"{label:<10} {value}")
     return 0 if info.status == "active" else 1

@@ -59,6 +59,8 @@ class StoredLink:
     contact_id: str | None = None
     message_id: str | None = None
     campaign: str | None = None
+    # Taken down by its org or the abuse desk: it leads nowhere and records nothing.
+    disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

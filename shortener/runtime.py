@@ -22,6 +22,7 @@ from shortener.domain.orgs import OrgDirectory
 from shortener.domain.redirects import Redirects
 from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
+from shortener.domain.takedown import Takedown
 from shortener.domain.tenancy import Tenancy
 from shortener.model import StoreUnavailable
 from shortener.store import embedded
@@ -42,6 +43,7 @@ class Services:
     lookup: Lookup
     tenancy: Tenancy
     org_keys: OrgKeys
+    takedown: Takedown
 
 
 class Runtime:
@@ -121,6 +123,7 @@ class Runtime:
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),
             tenancy=Tenancy(self.store, set(settings.api_keys.values()), self.clock),
             org_keys=self.org_keys,
+            takedown=Takedown(self.store, codec, self.clock),
         )
 
 

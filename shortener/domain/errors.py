@@ -81,3 +81,7 @@ class ShortenLimitReached(Exception):
 
 class InvalidSignature(Exception):
     """A tracked link whose digest, version or org does not check out."""
+
+
+class LinkDisabled(Exception):
+    """A tracked link whose link was taken down: it no longer redirects."""

@@ -10,10 +10,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from shortener.domain.codes import CodeCodec
-from shortener.model import LinkKind
+from shortener.model import LinkKind, StoredLink
 from shortener.store.store import Store
 
 LinkKindName = Literal["short", "tracked_link", "pixel"]
+LinkStatus = Literal["active", "expired", "disabled"]
 _KIND_NAMES: dict[LinkKind, LinkKindName] = {
     LinkKind.SHORT: "short",
     LinkKind.TRACKED_SHORT: "short",
@@ -40,7 +41,9 @@ class LinkInfo(BaseModel):
     created_at: datetime
     expires_at: datetime
     ttl_seconds: int = Field(description="Seconds left until expires_at; 0 once expired.")
-    status: Literal["active", "expired"]
+    status: LinkStatus = Field(
+        description="`disabled` once taken down (whatever its expiry), else `active` or `expired`."
+    )
     clicks: int = Field(description="Taps by people (for a pixel: opens).")
     bot_clicks: int = Field(description="Taps by link previews, crawlers and scanners.")
     campaign: str | None = Field(description="The campaign of its message; null if none.")
@@ -48,6 +51,16 @@ class LinkInfo(BaseModel):
         description="The message it was issued for, where it is tracked and the message had an "
         "id; null otherwise."
     )
+    disabled_at: datetime | None = Field(description="When it was disabled; null while it is not.")
+    disabled_reason: str | None = Field(
+        description="Why it was disabled, as given then; null if no reason was."
+    )
+
+
+def link_status(link: StoredLink, now: float) -> LinkStatus:
+    if link.disabled:
+        return "disabled"
+    return "active" if link.expires_at > now else "expired"
 
 
 class Lookup:
@@ -86,11 +99,17 @@ class Lookup:
             created_at=datetime.fromtimestamp(link.created_at, UTC),
             expires_at=datetime.fromtimestamp(link.expires_at, UTC),
             ttl_seconds=max(0, int(link.expires_at - now)),
-            status="active" if link.expires_at > now else "expired",
+            status=link_status(link, now),
             clicks=record.clicks,
             bot_clicks=record.bot_clicks,
             campaign=link.campaign,
             message_id=link.message_id,
+            disabled_at=(
+                None
+                if record.disabled_at is None
+                else datetime.fromtimestamp(record.disabled_at, UTC)
+            ),
+            disabled_reason=record.disabled_reason,
         )
 
     async def expiring(self, within_seconds: int) -> dict[str, int]:

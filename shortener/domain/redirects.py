@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shortener.domain.codes import CodeCodec
-from shortener.domain.errors import InvalidSignature
+from shortener.domain.errors import InvalidSignature, LinkDisabled
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.signing import LinkSigner
@@ -32,6 +32,7 @@ class TapOutcome(enum.Enum):
     REDIRECT = "redirect"
     UNKNOWN = "unknown"
     EXPIRED = "expired"
+    DISABLED = "disabled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,8 @@ class Redirects:
             return Tap(TapOutcome.EXPIRED)
         if not link.kind.has_code:
             return Tap(TapOutcome.UNKNOWN)
+        if link.disabled:
+            return Tap(TapOutcome.DISABLED, link)
         if link.expires_at <= self.clock():
             return Tap(TapOutcome.EXPIRED, link)
         await self.recorder.record(link, InteractionType.CLICK, code, visitor)
@@ -79,7 +82,8 @@ class Redirects:
     async def _live(
         self, link_id: str, kinds: frozenset[LinkKind], visitor: Visitor
     ) -> StoredLink | None:
-        """The live record behind an id, its tap counted; None if unknown or expired."""
+        """The live record behind an id, its tap counted; None if unknown or expired. A
+        disabled one is live here: callers refuse it."""
         serial = self.codec.decode(link_id)
         if serial is None:
             return None
@@ -97,13 +101,22 @@ class Redirects:
         version: int,
         visitor: Visitor,
     ) -> str:
-        """A tap on a signed tracked link: its target, or InvalidSignature. The click is
-        recorded while the link is inside its tracking window; after it, it only redirects."""
+        """A tap on a signed tracked link: its target, or InvalidSignature, or LinkDisabled
+        once its link was taken down. The click is recorded while the link is inside its
+        tracking window; after it, it only redirects."""
         org = await self.orgs.org_of(org_hash)
         if org is None or not self.signer.verify(org, link_id, target, digest, version):
             raise InvalidSignature("the link's digest does not match its target")
-        link = await self._live(link_id, SIGNED_KINDS, visitor)
-        if link is not None and link.org == org and link.target == target:
+        serial = self.codec.decode(link_id)
+        if serial is None:
+            return target
+        now = int(self.clock())
+        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS)
+        if link is None or link.org != org:
+            return target
+        if link.disabled:
+            raise LinkDisabled()
+        if link.expires_at > self.clock() and link.target == target:
             await self.recorder.record(link, InteractionType.CLICK, link_id, visitor)
         return target
 
@@ -133,6 +146,8 @@ class Redirects:
             or self.signer.org_hash(link.org) != org_hash
         ):
             raise InvalidSignature("the link is incomplete and no record of it is kept")
+        if link.disabled:
+            raise LinkDisabled()
         if target is not None and not link.target.startswith(_PARTIAL_ESCAPE.sub("", target)):
             raise InvalidSignature("the link's target does not match its record")
         if (
@@ -153,6 +168,7 @@ class Redirects:
         if (
             link is not None
             and link.kind is LinkKind.PIXEL
+            and not link.disabled
             and self.signer.org_hash(link.org) == org_hash
         ):
             await self.recorder.record(link, InteractionType.OPEN, link_id, visitor)

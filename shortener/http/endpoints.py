@@ -26,6 +26,7 @@ from shortener.domain.lookup import LinkInfo
 from shortener.domain.messages import ShortenRequest, ShortenResult
 from shortener.domain.org_keys import KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
+from shortener.domain.takedown import StoredMessage, TakedownRequest
 from shortener.domain.tenancy import Org, OrgChanges, OrgList
 from shortener.http import admin, contacts, errors, examples, interactions, links, messages, ops
 from shortener.http import redirects as redirect_routes
@@ -135,6 +136,17 @@ _CONTACT = path_parameter(
 _LINK_PARAMETERS = (
     path_parameter("org_hash", "The org, as a keyed hash.", {"type": "string"}),
     path_parameter("link_id", "The link.", {"type": "string"}),
+)
+_MESSAGE_PARAMETER = path_parameter(
+    "message_id",
+    "The `message_id` the message was shortened with, percent-encoded.",
+    {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH},
+)
+_TAKEDOWN_BODY = Body(
+    TakedownRequest,
+    "Why the link is taken down (optional).",
+    lambda: {"reason": example("With a reason", request_dump(examples.takedown_request()))},
+    required=False,
 )
 _CODE_PARAMETER = path_parameter(
     "code", "The short code, or the id of a tracked link or pixel.", {"type": "string"}
@@ -537,6 +549,66 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         admin=True,
     ),
     Endpoint(
+        "/v1/links/{code}",
+        "DELETE",
+        links.disable_link,
+        "disableLink",
+        "ops",
+        "Take a short code, tracked link or pixel down",
+        "Disables an id the org was issued, for good: its code answers `410` with a page that "
+        "says the link was disabled, its signed tracked link answers `410` instead of "
+        "redirecting, and neither (nor a disabled pixel) records anything. `GET "
+        "/v1/links/{code}` then shows `status: disabled`, `disabled_at` and "
+        "`disabled_reason`. Idempotent: taking a link down again changes nothing, and the "
+        "first takedown's time and reason stay. The body is optional.",
+        lambda base_url: {204: {"description": "Disabled (now or before)."}},
+        errors=(errors.LINK_NOT_YOURS,),
+        body=_TAKEDOWN_BODY,
+        parameters=(_CODE_PARAMETER,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/messages/{message_id}",
+        "GET",
+        messages.stored_message,
+        "getMessage",
+        "messages",
+        "Read a shortened message and its links' status",
+        "The result answered when the message was shortened with this `message_id`, with "
+        "each link's `status`. Kept as long as the message's links are.",
+        lambda base_url: {
+            200: json_answer(
+                "The message's result, with each link's status.",
+                StoredMessage,
+                {
+                    "disabled": example(
+                        "An SMS whose link was taken down",
+                        dump(examples.stored_message(base_url)),
+                    )
+                },
+            )
+        },
+        errors=(errors.MESSAGE_NOT_YOURS,),
+        parameters=(_MESSAGE_PARAMETER,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/messages/{message_id}",
+        "DELETE",
+        messages.disable_message,
+        "disableMessage",
+        "messages",
+        "Take every link of a message down",
+        "Disables every short code and tracked link of the message, and an e-mail's open "
+        "pixel, as `DELETE "
+        "/v1/links/{code}` does each. Idempotent. The body is optional.",
+        lambda base_url: {204: {"description": "Its links are disabled (now or before)."}},
+        errors=(errors.MESSAGE_NOT_YOURS,),
+        body=_TAKEDOWN_BODY,
+        parameters=(_MESSAGE_PARAMETER,),
+        authenticated=True,
+    ),
+    Endpoint(
         TRACKED_LINK,
         "GET",
         redirect_routes.follow_tracked,
@@ -558,7 +630,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "to the target stored for the link."
             )
         },
-        errors=(errors.INVALID_TRACKED_LINK, errors.SECRET_VERSION),
+        errors=(errors.INVALID_TRACKED_LINK, errors.SECRET_VERSION, errors.LINK_DISABLED),
         parameters=(
             *_LINK_PARAMETERS,
             query_parameter(
@@ -698,7 +770,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "before the redirect is sent; taps by link-preview fetchers and crawlers are recorded "
         "with `bot` true.",
         lambda base_url: {302: _redirect_answer("The code is live: go to the original link.")},
-        errors=(errors.CODE_UNKNOWN, errors.CODE_EXPIRED, errors.TOO_MANY_MISSES),
+        errors=(
+            errors.CODE_UNKNOWN,
+            errors.CODE_EXPIRED,
+            errors.LINK_DISABLED,
+            errors.TOO_MANY_MISSES,
+        ),
         parameters=(
             path_parameter(
                 "code",

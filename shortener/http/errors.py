@@ -243,6 +243,13 @@ LINK_NOT_YOURS = ApiError(
     "This service never issued the id, or issued it to another org.",
     example={"link_id": "Xk3p9Qa"},
 )
+MESSAGE_NOT_YOURS = ApiError(
+    404,
+    "no message {message_id!r} of yours is stored",
+    "No message of this org was shortened with this `message_id`, or its result is no longer "
+    "kept (it lives as long as the message's links).",
+    example={"message_id": "campaign-7/recipient-42"},
+)
 
 # Redirects: what recipients' phones and mail apps fetch
 
@@ -258,6 +265,11 @@ CODE_UNKNOWN = ApiError(
 )
 CODE_EXPIRED = ApiError(
     410, "this short link has expired", "The code's lifetime has passed; no redirect."
+)
+LINK_DISABLED = ApiError(
+    410,
+    "this link was disabled by its sender",
+    "The link was taken down (`DELETE /v1/links/{code}`); no redirect, nothing recorded.",
 )
 TOO_MANY_MISSES = ApiError(
     429,

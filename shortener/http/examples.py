@@ -21,6 +21,7 @@ from shortener.domain.messages import (
 from shortener.domain.org_keys import KeyInfo, KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
+from shortener.domain.takedown import MessageLink, StoredMessage, TakedownRequest
 from shortener.domain.tenancy import Org, OrgChanges
 from shortener.http import errors
 from shortener.http.problems import problem
@@ -118,6 +119,18 @@ def skipped_result() -> ShortenResult:
     )
 
 
+def stored_message(base_url: str) -> StoredMessage:
+    result = sms_result(base_url)
+    return StoredMessage(
+        **result.model_dump(exclude={"links"}),
+        links=[MessageLink(**link.model_dump(), status="disabled") for link in result.links],
+    )
+
+
+def takedown_request() -> TakedownRequest:
+    return TakedownRequest(reason="phishing reported by a recipient")
+
+
 def email_result(base_url: str) -> ShortenResult:
     tracking_url = _tracking_url(base_url, HTML_LINK_ID, TARGET)
     pixel = pixel_tag(base_url + OPEN_PIXEL.format(org_hash=ORG_HASH, link_id=PIXEL_ID))
@@ -191,6 +204,8 @@ def link_infos(base_url: str) -> tuple[LinkInfo, LinkInfo, LinkInfo]:
         campaign="order-updates",
         message_id=_MESSAGE_ID,
         bot_clicks=1,
+        disabled_at=None,
+        disabled_reason=None,
     )
     tracked_link = code.model_copy(
         update={"link_id": HTML_LINK_ID, "kind": "tracked_link", "code": None, "short_url": None}

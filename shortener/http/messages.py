@@ -1,4 +1,4 @@
-"""`POST /v1/messages/shorten` and `/v1/messages/batch`."""
+"""`POST /v1/messages/shorten` and `/v1/messages/batch`; a stored message, and its takedown."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from starlette.responses import Response
 
 from shortener.domain.errors import MessageRefused
 from shortener.domain.messages import ShortenRequest, ShortenResult
-from shortener.http import requests
+from shortener.domain.takedown import TakedownRequest
+from shortener.http import errors, requests
 from shortener.http.problems import problem
 from shortener.http.responses import json_response
 from shortener.http.schemas import BatchRequest, BatchResult, MessageError, Problem
@@ -55,3 +56,23 @@ def _message(raw: object) -> ShortenRequest | Problem:
     except ValidationError as error:
         invalid = requests.invalid(error)
         return problem(invalid.status, invalid.detail)
+
+
+async def stored_message(request: Request) -> Response:
+    org = requests.org(request)
+    message_id = request.path_params["message_id"]
+    services = await requests.services(request)
+    found = await services.takedown.message(org, message_id)
+    if found is None:
+        raise errors.MESSAGE_NOT_YOURS(message_id=message_id)
+    return json_response(found)
+
+
+async def disable_message(request: Request) -> Response:
+    org = requests.org(request)
+    message_id = request.path_params["message_id"]
+    takedown = await requests.optional_body(request, TakedownRequest) or TakedownRequest()
+    services = await requests.services(request)
+    if not await services.takedown.disable_message(org, message_id, takedown.reason):
+        raise errors.MESSAGE_NOT_YOURS(message_id=message_id)
+    return Response(status_code=204)

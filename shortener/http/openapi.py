@@ -41,6 +41,8 @@ class Body:
     model: type[BaseModel]
     description: str
     examples: Callable[[], dict[str, Any]]
+    # A body that may be left out altogether.
+    required: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +232,7 @@ def _operation(
         operation["parameters"] = list(endpoint.parameters)
     if endpoint.body is not None and not head:
         operation["requestBody"] = {
-            "required": True,
+            "required": endpoint.body.required,
             "description": endpoint.body.description,
             "content": {
                 JSON: {"schema": ref(endpoint.body.model), "examples": endpoint.body.examples()}

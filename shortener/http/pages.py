@@ -37,6 +37,11 @@ EXPIRED_PAGE = _page(
     "This short link has expired and no longer leads anywhere. "
     "Please contact the sender if you still need it.",
 )
+DISABLED_PAGE = _page(
+    "Link disabled",
+    "This link was disabled and no longer leads anywhere. "
+    "Please contact the sender if you were expecting it to work.",
+)
 HOME_PAGE = _page(
     "Short links only",
     "This address only forwards the short links sent in messages. "

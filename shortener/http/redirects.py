@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shortener.domain.errors import LinkDisabled
 from shortener.http import errors, requests
-from shortener.http.pages import HOME_PAGE
+from shortener.http.pages import DISABLED_PAGE, HOME_PAGE
 from shortener.http.responses import error_response, redirect
 from shortener.text.parsing import whole_number
 
@@ -36,13 +37,19 @@ async def follow_tracked(request: Request) -> Response:
     org_hash = request.path_params["org_hash"]
     link_id = request.path_params["link_id"]
     visitor = requests.visitor_of(request)
-    if target is None or digest is None or version is None:
-        location = await services.redirects.follow_cut(
-            org_hash, link_id, visitor, target=target, digest=digest, version=version
-        )
-    else:
-        location = await services.redirects.follow(
-            org_hash, link_id, target, digest, version, visitor
+    try:
+        if target is None or digest is None or version is None:
+            location = await services.redirects.follow_cut(
+                org_hash, link_id, visitor, target=target, digest=digest, version=version
+            )
+        else:
+            location = await services.redirects.follow(
+                org_hash, link_id, target, digest, version, visitor
+            )
+    except LinkDisabled:
+        disabled = errors.LINK_DISABLED()
+        return error_response(
+            request.scope, disabled.status, disabled.detail, public=True, page=DISABLED_PAGE
         )
     return redirect(location)
 

@@ -117,6 +117,16 @@ async def body(request: Request, model: type[M]) -> M:
         raise invalid(error) from None
 
 
+async def optional_body(request: Request, model: type[M]) -> M | None:
+    """Like `body`, where the body may be left out: None for a request with no body (and no
+    content type)."""
+    if "content-type" not in request.headers:
+        if await _read(request, gate(request).settings.max_body_bytes):
+            raise errors.NOT_JSON()
+        return None
+    return await body(request, model)
+
+
 async def _read(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:

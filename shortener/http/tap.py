@@ -11,7 +11,7 @@ from shortener.domain.paths import SHORT_LINK
 from shortener.domain.redirects import Tap, TapOutcome
 from shortener.http import errors, requests
 from shortener.http.observability import log_unexpected, record_request, request_id_of
-from shortener.http.pages import EXPIRED_PAGE, NOT_FOUND_PAGE
+from shortener.http.pages import DISABLED_PAGE, EXPIRED_PAGE, NOT_FOUND_PAGE
 from shortener.http.problems import HTTPProblem
 from shortener.http.responses import RawHeaders, error_parts, header
 from shortener.model import StoreUnavailable
@@ -72,6 +72,8 @@ class TapEndpoint:
             location = result.link.target.encode()
             return 302, [(b"location", location), *_REDIRECT_HEADERS], b""
         gate.throttle.miss(client)
+        if result.outcome is TapOutcome.DISABLED:
+            return _problem_parts(scope, errors.LINK_DISABLED(), page=DISABLED_PAGE)
         if result.outcome is TapOutcome.EXPIRED:
             return _problem_parts(scope, errors.CODE_EXPIRED(), page=EXPIRED_PAGE)
         return _problem_parts(scope, errors.CODE_UNKNOWN(), page=NOT_FOUND_PAGE)

@@ -12,6 +12,9 @@ Keys:
 - `k:{BLOCK}`: the block's tap counts, fields `{slot}:c` (people) and `{slot}:b` (bots),
   living as long as the block's links. Apart from the links, because changing a field in a
   large listpack rewrites it; the shared hash tag keeps both in one cluster slot.
+- `d:{BLOCK}`: when and why links of the block were disabled, field = slot in block (hex),
+  value `AT REASON` (see `records.encode_takedown`); only ops read it, the tap path sees the
+  takedown in the link record itself. Lives as long as the latest disabled link of the block.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
 - `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, g campaign,
   and l link id, k code, m message id, p contact id unless the contact had opted out);
@@ -67,6 +70,10 @@ def link_key(serial: int) -> str:
 
 def count_key(serial: int) -> str:
     return f"k:{{{block_of(serial)}}}"
+
+
+def takedown_key(serial: int) -> str:
+    return f"d:{{{block_of(serial)}}}"
 
 
 def link_field(serial: int) -> str:

@@ -2,7 +2,9 @@
 
 A link record is `kind created expires org target [contact message [campaign]]`,
 space-separated: orgs are validated to contain none, targets are encoded URLs, and ids are
-percent-encoded. Trailing ids that are absent are left out, so an untracked link without a
+percent-encoded. A disabled link's kind letter is upper case: the tap script, which follows
+only the lower-case letters it is given, sees the takedown in the record it reads anyway, and
+the record keeps its size. Trailing ids that are absent are left out, so an untracked link without a
 campaign costs no byte more than its target.
 """
 
@@ -61,6 +63,8 @@ def _quote_id(value: str | None) -> str:
 
 def encode_link(link: StoredLink) -> str:
     kind = _KIND_CODES[link.kind]
+    if link.disabled:
+        kind = kind.upper()
     head = f"{kind} {link.created_at:x} {link.expires_at:x} {link.org} {link.target}"
     ids: list[str | None] = [link.contact_id, link.message_id] if link.kind.tracked else []
     if link.campaign is not None:
@@ -74,7 +78,7 @@ def decode_link(raw: str) -> StoredLink:
     kind, created, expires, org, target, *ids = raw.split(" ")
     contact, message, campaign = (unquote(i) or None for i in [*ids, "", "", ""][:3])
     return StoredLink(
-        _KINDS[kind],
+        _KINDS[kind.lower()],
         org,
         target,
         int(created, 16),
@@ -82,7 +86,18 @@ def decode_link(raw: str) -> StoredLink:
         contact,
         message,
         campaign,
+        disabled=kind.isupper(),
     )
+
+
+def encode_takedown(at: int, reason: str | None) -> str:
+    """`AT REASON`: when (seconds since the epoch, hex) and why a link was disabled."""
+    return f"{at:x} {reason or ''}"
+
+
+def decode_takedown(value: str) -> tuple[int, str | None]:
+    at, _, reason = value.partition(" ")
+    return int(at, 16), reason or None
 
 
 def encode_consent(tracking: bool, at_ms: int) -> str:

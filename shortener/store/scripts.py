@@ -56,6 +56,31 @@ end
 return value
 """
 
+# Disable a link of the org ARGV[3] (any org's where empty): upper-case its kind letter, which
+# the tap script then no longer follows, and note when and why (ARGV[2]) in the block's
+# takedown hash (KEYS[2]), kept as long as the block's links are now, which covers the link's
+# own life. Done once: a second takedown keeps the first one's time and reason. Returns the
+# record as it was, or nothing when there is none of that org.
+DISABLE = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then
+  return false
+end
+if ARGV[3] ~= '' and string.match(value, '^%S+ %S+ %S+ (%S+) ') ~= ARGV[3] then
+  return false
+end
+local kind = string.sub(value, 1, 1)
+if kind ~= string.upper(kind) then
+  redis.call('HSET', KEYS[1], ARGV[1], string.upper(kind) .. string.sub(value, 2))
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  local ttl = redis.call('PTTL', KEYS[1])
+  if redis.call('PTTL', KEYS[2]) < ttl then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
+end
+return value
+"""
+
 # Consent is read at the moment of the interaction: one who has opted out since the
 # message was sent leaves an interaction with nothing that points back to them. The campaign
 # stays either way: it names a journey, not a person.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
@@ -56,13 +57,16 @@ from shortener.store.keys import (
     org_and_minute,
     org_key,
     shorten_quota_key,
+    takedown_key,
 )
 from shortener.store.records import (
     decode_consent,
     decode_interaction,
     decode_link,
+    decode_takedown,
     encode_consent,
     encode_link,
+    encode_takedown,
     interaction_code,
     kind_codes,
     text,
@@ -125,6 +129,9 @@ class LinkRecord:
     base_url: str | None
     clicks: int
     bot_clicks: int
+    # When (seconds since the epoch) and why it was disabled; None while it is not.
+    disabled_at: int | None = None
+    disabled_reason: str | None = None
 
 
 class Store:
@@ -144,9 +151,16 @@ class Store:
         self._take_quota = redis.register_script(scripts.TAKE_QUOTA)
         self._claim_domain = redis.register_script(scripts.CLAIM_DOMAIN)
         self._release_domain = redis.register_script(scripts.RELEASE_DOMAIN)
+        self._disable = redis.register_script(scripts.DISABLE)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
-        registered = (self._save_links, self._tap, self._record, self._take_quota)
+        registered = (
+            self._save_links,
+            self._tap,
+            self._record,
+            self._take_quota,
+            self._disable,
+        )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
         self._auto = AutoPipeline(self._pipelined, timeout)
@@ -360,15 +374,38 @@ class Store:
             count_field(serial, Visitor.PERSON),
             count_field(serial, Visitor.BOT),
         )
-        (raw, base_url), (people, bots) = await self._pipelined_run(
+        (raw, base_url), (people, bots), takedown = await self._pipelined_run(
             [
                 ("HMGET", link_key(serial), link_field_, BASE_URL_FIELD),
                 ("HMGET", count_key(serial), person, bot),
+                ("HGET", takedown_key(serial), link_field_),
             ]
         )
         link = None if raw is None else decode_link(text(raw))
         base = None if base_url is None else text(base_url)
-        return LinkRecord(link, base, int(people or 0), int(bots or 0))
+        record = LinkRecord(link, base, int(people or 0), int(bots or 0))
+        if link is None or not link.disabled or takedown is None:
+            return record
+        at, reason = decode_takedown(text(takedown))
+        return dataclasses.replace(record, disabled_at=at, disabled_reason=reason)
+
+    async def disable_link(
+        self, serial: int, org: str | None, now: int, reason: str | None
+    ) -> StoredLink | None:
+        """Disable a link of `org` (of any org where None) for good, noting when and why
+        unless it was disabled before; the link as it was, or None where no link of the org
+        is stored."""
+        raw = await self._eval(
+            self._disable,
+            [link_key(serial), takedown_key(serial)],
+            [link_field(serial), encode_takedown(now, reason), org or ""],
+        )
+        return None if raw is None else decode_link(text(raw))
+
+    async def message_result(self, org: str, message_id: str) -> str | None:
+        """What was stored under a message's id when it was shortened; None if nothing is."""
+        raw = await self._call(self.redis.get(message_key(org, message_id)))
+        return None if raw is None else text(raw)
 
     async def expiring(self, first_minute: int, last_minute: int) -> dict[str, int]:
         """Codes per org whose expiry falls in the minutes (since the epoch) from

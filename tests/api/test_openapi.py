@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.routing import Route
 
 from shortener.config import Settings
-from shortener.domain import interactions, lookup, messages, org_keys, tenancy
+from shortener.domain import interactions, lookup, messages, org_keys, takedown, tenancy
 from shortener.http import schemas
 from shortener.http.app import create_app
 from shortener.http.endpoints import openapi_document
@@ -79,7 +79,7 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    modules = (schemas, messages, lookup, interactions, tenancy, org_keys)
+    modules = (schemas, messages, lookup, interactions, tenancy, org_keys, takedown)
     owner = next(m for m in modules if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref

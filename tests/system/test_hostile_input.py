@@ -240,11 +240,17 @@ class Api:
     served: dict[str, Any]
     path_values: dict[str, str]
     query_values: dict[str, dict[str, str]]
+    # What a DELETE takes down instead, so that every other route still finds its link live.
+    takedown_values: dict[str, str]
 
 
-def _seed(base_url: str, running: service.Service) -> tuple[dict[str, str], dict[str, str]]:
+def _seed(
+    base_url: str, running: service.Service
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     recipient = {"contact_id": "c-hostile", "tracking_consent": True}
-    link = running.shorten("See https://example.com/a?b=c", recipient=recipient)["links"][0]
+    link = running.shorten(
+        "See https://example.com/a?b=c", recipient=recipient, message_id="m-hostile"
+    )["links"][0]
     tracked = urlsplit(link["tracking_url"])
     org_hash, _, link_id = tracked.path.split("/")[-3:]
     query = {name: values[0] for name, values in parse_qs(tracked.query).items()}
@@ -252,7 +258,10 @@ def _seed(base_url: str, running: service.Service) -> tuple[dict[str, str], dict
     values["contact_id"] = "c-hostile"
     values["org"] = "org-a"
     values["key_id"] = _new_key_id(base_url)
-    return values, query
+    values["message_id"] = "m-hostile"
+    doomed = running.shorten("See https://example.com/d", message_id="m-hostile-doomed")
+    takedown = {"code": doomed["links"][0]["code"], "message_id": "m-hostile-doomed"}
+    return values, query, takedown
 
 
 def _new_key_id(base_url: str) -> str:
@@ -269,7 +278,7 @@ def api(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     data_dir: Path = tmp_path_factory.mktemp("hostile")
     env = service.service_env(redis_server.url, data_dir)
     with service.running_service(env) as running:
-        path_values, tracked_query = _seed(running.base_url, running)
+        path_values, tracked_query, takedown_values = _seed(running.base_url, running)
         served = json.loads(_exchange(_port(running.base_url), "GET", b"/openapi.json").body)
         yield Api(
             running.base_url,
@@ -277,6 +286,7 @@ def api(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
             served,
             path_values,
             {"/api/orgs/{org_hash}/r/{link_id}": tracked_query},
+            takedown_values,
         )
     # Nothing the requests did may have been logged as an error of the service.
     errors = [
@@ -341,7 +351,8 @@ class Request:
 
 
 def _ordinary(api: Api, operation: Operation) -> Request:
-    path_values = {name: api.path_values[name] for name in operation.path_parameters}
+    known = {**api.path_values, **(api.takedown_values if operation.method == "DELETE" else {})}
+    path_values = {name: known[name] for name in operation.path_parameters}
     query = list(api.query_values.get(operation.path, {}).items())
     key = service.ADMIN_KEY if operation.path.startswith(ADMIN_PATHS) else service.API_KEY
     headers = {"authorization": f"Bearer {key}".encode(), "user-agent": PHONE.encode()}

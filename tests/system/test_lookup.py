@@ -114,3 +114,21 @@ async def test_tap_counts_live_as_long_as_their_links(
     for code in (first, second):
         info = await details(client, code)
         assert info["status"] == "expired" and info["clicks"] == 1, (code, info)
+
+
+async def test_inspect_shows_a_takedown(
+    client: httpx.AsyncClient, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    code = (await shorten(client, body="https://shop.example.com/down"))["links"][0]["code"]
+    response = await client.request(
+        "DELETE", f"/v1/links/{code}", json={"reason": "reported as phishing"}, headers=AUTH
+    )
+    assert response.status_code == 204, response.text
+    env = cli_env(redis_server, tmp_path, BASE_URL)
+    human = service.run_cli(env, "inspect", code)
+    assert human.returncode == 1, human.stdout + human.stderr
+    assert "disabled" in human.stdout and "reported as phishing" in human.stdout
+    as_json = json.loads(service.run_cli(env, "inspect", code, "--json").stdout)
+    assert as_json["status"] == "disabled"
+    assert as_json["disabled_reason"] == "reported as phishing"
+    assert as_json["disabled_at"] == (await details(client, code))["disabled_at"]

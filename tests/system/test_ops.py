@@ -40,7 +40,9 @@ async def test_link_details_report_target_expiry_and_clicks(client: httpx.AsyncC
     assert set(info) == {
         "link_id", "kind", "code", "short_url", "url", "tracked", "created_at", "expires_at",
         "ttl_seconds", "status", "clicks", "bot_clicks", "campaign", "message_id",
+        "disabled_at", "disabled_reason",
     }  # fmt: skip
+    assert info["disabled_at"] is None and info["disabled_reason"] is None
     assert info["code"] == code and info["short_url"] == f"{BASE_URL}/{code}"
     assert info["url"] == "https://shop.example.com/d"
     assert info["tracked"] is True and info["status"] == "active"
