@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
@@ -22,8 +22,6 @@ from shortener.http import errors
 from shortener.http.endpoints import ENDPOINTS, PUBLIC_HANDLERS
 from shortener.http.observability import (
     ObservabilityMiddleware,
-    log_unexpected,
-    request_id_of,
     route_namer,
 )
 from shortener.http.problems import HTTPProblem
@@ -91,33 +89,8 @@ async def _on_client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
-class UnexpectedErrors:
-    """Answers an exception that no handler took with a 500, and logs it once, with the
-    request id its answer carries. Left to Starlette, the error would be logged by its
-    handler, raised again to the server and logged there a second time."""
-
-    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str]) -> None:
-        self.app = app
-        self.route_of = route_of
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_noting_start(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_start)
-        except Exception:
-            log_unexpected(scope["method"], self.route_of(scope), request_id_of(scope))
-            # Once an answer has begun, the server can only cut the connection.
-            if not started:
-                await _problem_response(scope, errors.UNEXPECTED())(scope, receive, send)
+def _unexpected_answer(scope: Scope) -> ASGIApp:
+    return _problem_response(scope, errors.UNEXPECTED())
 
 
 class ShortenerApp(Starlette):
@@ -196,8 +169,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.
     app.router.redirect_slashes = False
     route_of = route_namer({endpoint.handler: endpoint.path for endpoint in ENDPOINTS})
-    # Added first, so that it runs inside the observability middleware: the 500 it answers
-    # is counted and logged as a request, with the request id.
-    app.add_middleware(UnexpectedErrors, route_of=route_of)
-    app.add_middleware(ObservabilityMiddleware, route_of=route_of)
+    app.add_middleware(ObservabilityMiddleware, route_of=route_of, unexpected=_unexpected_answer)
     return app

@@ -170,9 +170,24 @@ def _requests_counter(route: str, method: str, status: int) -> Any:
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, route_of: Callable[[Scope], str]) -> None:
+    """Counts and logs every request routed through the app, with its request id.
+
+    It also answers an exception that no handler took: with a 500 from `unexpected` when no
+    answer has begun, logged once, with the request id that answer carries. Left to
+    Starlette, the error would be logged by its handler, raised again to the server and
+    logged there a second time. One wrapper of `send` does both jobs, since every request
+    that is not a tap passes it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        route_of: Callable[[Scope], str],
+        unexpected: Callable[[Scope], ASGIApp],
+    ) -> None:
         self.app = app
         self.route_of = route_of
+        self.unexpected = unexpected
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -180,7 +195,7 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         request_id = request_id_of(scope)
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -193,9 +208,16 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log_unexpected(scope["method"], self.route_of(scope), request_id)
+            # Once an answer has begun, the server can only cut the connection.
+            if status is None:
+                await self.unexpected(scope)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            record_request(self.route_of(scope), scope["method"], status, elapsed, request_id)
+            record_request(
+                self.route_of(scope), scope["method"], status or 500, elapsed, request_id
+            )
 
 
 def request_id_of(scope: Scope) -> str:
