@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
-from shortener.domain.destinations import DestinationPolicy
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.lookup import Lookup
 from shortener.domain.org_keys import OrgKeys
@@ -24,6 +23,7 @@ from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
 from shortener.domain.takedown import Takedown
 from shortener.domain.tenancy import Tenancy
+from shortener.domain.tenants import TenancyWatch, Tenants
 from shortener.model import StoreUnavailable
 from shortener.store import embedded
 from shortener.store.connect import connect
@@ -43,6 +43,7 @@ class Services:
     lookup: Lookup
     tenancy: Tenancy
     org_keys: OrgKeys
+    tenants: Tenants
     takedown: Takedown
 
 
@@ -62,8 +63,12 @@ class Runtime:
         self.clock = clock
         self._services: Services | None = None
         self._lock = asyncio.Lock()
-        # Known before the services are: requests check keys against it from the start.
+        # Known before the services are: requests check keys against them from the start.
         self.org_keys = OrgKeys(store, clock)
+        self.tenants = Tenants(
+            store, settings.base_url, HostPatterns(settings.blocked_destinations)
+        )
+        self.tenancy_watch = TenancyWatch(store, self.org_keys, self.tenants)
 
     async def services(self) -> Services:
         if self._services is not None:
@@ -90,7 +95,7 @@ class Runtime:
             )
         secret = await self.store.code_secret()
         codec = CodeCodec(secret)
-        signer = LinkSigner(settings.signing_keys, secret, settings.base_url)
+        signer = LinkSigner(settings.signing_keys, secret)
         orgs = OrgDirectory(self.store, signer)
         recorder = ClickRecorder(
             self.store,
@@ -99,40 +104,36 @@ class Runtime:
             clock=self.clock,
         )
         policy = LinkPolicy(
-            base_url=settings.base_url,
             ttl_seconds=settings.link_ttl_seconds,
             schemeless_scheme=settings.schemeless_scheme,
             http_only_hosts=settings.http_only_hosts,
             org_shorten_limit_per_minute=settings.org_shorten_limit_per_minute,
         )
-        destinations = DestinationPolicy(HostPatterns(settings.blocked_destinations))
         await orgs.remember(set(settings.api_keys.values()))
-        await self.org_keys.refresh()
+        await self.tenancy_watch.refresh(force=True)
+        tenants = self.tenants
         return Services(
             shortening=Shortening(
-                self.store,
-                codec,
-                signer,
-                orgs,
-                policy,
-                self.clock,
-                lambda org: destinations,
+                self.store, codec, signer, orgs, policy, self.clock, tenants.settings
             ),
-            redirects=Redirects(self.store, codec, signer, orgs, recorder, self.clock),
+            redirects=Redirects(self.store, codec, signer, orgs, recorder, tenants, self.clock),
             recorder=recorder,
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),
-            tenancy=Tenancy(self.store, set(settings.api_keys.values()), self.clock),
+            tenancy=Tenancy(
+                self.store, set(settings.api_keys.values()), tenants.reload, self.clock
+            ),
             org_keys=self.org_keys,
+            tenants=tenants,
             takedown=Takedown(self.store, codec, self.clock),
         )
 
 
 @contextlib.asynccontextmanager
 async def open_runtime(
-    settings: Settings, *, keep_keys_current: bool = False
+    settings: Settings, *, follow_tenancy: bool = False
 ) -> AsyncIterator[Runtime]:
     """Connect to the configured Redis (attaching to, or starting, the embedded one). With
-    `keep_keys_current`, the org keys in memory follow the store while it is open."""
+    `follow_tenancy`, the org keys and settings in memory follow the store while it is open."""
     server = None
     url = settings.redis_url
     cluster = settings.redis_cluster
@@ -150,7 +151,9 @@ async def open_runtime(
             log.warning("Redis does not answer yet (%s); serving 503 until it does", error)
         stop = asyncio.Event()
         watcher = (
-            asyncio.create_task(runtime.org_keys.keep_current(stop)) if keep_keys_current else None
+            asyncio.create_task(runtime.tenancy_watch.keep_current(stop))
+            if follow_tenancy
+            else None
         )
         try:
             yield runtime

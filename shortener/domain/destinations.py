@@ -3,7 +3,6 @@ allow and block lists (`text/hosts.py` says what a pattern covers)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from shortener.text.hosts import HostPatterns, target_host
@@ -38,7 +37,3 @@ class DestinationPolicy:
         if self.allowed and self.allowed.match(host) is None:
             return f"{host} is not among this org's allowed destinations"
         return None
-
-
-# The policy of an org, by org id: the settings' one until orgs carry lists of their own.
-DestinationPolicies = Callable[[str], DestinationPolicy]

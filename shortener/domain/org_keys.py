@@ -1,14 +1,11 @@
 """Org API keys kept in the store: made and revoked through the admin routes and the CLI, shown
 once, kept only as their SHA-256, and known to every worker from a copy in memory that follows
-the store within a second or two."""
+the store within a second or two (see `TenancyWatch`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -17,13 +14,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from shortener.model import StoreUnavailable
 from shortener.store.store import Store
 
-log = logging.getLogger("shortener")
-
-# How often a worker asks the store whether orgs or keys changed.
-REFRESH_SECONDS = 1.0
 # A key's last use is written at most this often; a day's precision is what people need of it.
 USE_RECORD_SECONDS = 60.0
 
@@ -81,7 +73,6 @@ class OrgKeys:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
-        self._version: int | None = None
         self._by_digest: dict[bytes, StoredKey] = {}
         # When each key's use was last written, and uses not written yet.
         self._use_written: dict[str, float] = {}
@@ -99,37 +90,21 @@ class OrgKeys:
             self._unwritten_uses[found.key_id] = now
         return found.org
 
-    async def refresh(self, *, force: bool = False) -> None:
-        """Read the keys again if they changed since the last read; write the uses noted."""
+    async def write_uses(self) -> None:
+        """Write the uses noted since the last write."""
         uses, self._unwritten_uses = self._unwritten_uses, {}
         # A key revoked since its use is not brought back into the record of uses.
         live = {key.key_id for key in self._by_digest.values()}
         uses = {key_id: at for key_id, at in uses.items() if key_id in live}
         if uses:
             await self._store.mark_keys_used({k: int(t * 1000) for k, t in uses.items()})
-        version = await self._store.tenancy_version()
-        if version == self._version and not force:
-            return
+
+    async def reload(self) -> None:
         stored = await self._store.api_keys()
         self._by_digest = {
             key.digest: key
             for key in (StoredKey.decode(key_id, raw) for key_id, raw in stored.items())
         }
-        self._version = version
-
-    async def keep_current(self, stop: asyncio.Event) -> None:
-        """Refresh every REFRESH_SECONDS until `stop` is set, through outages of the store.
-        Stopped by an event rather than by cancelling alone: the Redis client may swallow a
-        cancellation that arrives mid-command."""
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except StoreUnavailable as error:
-                log.debug("keys not refreshed: %s", error)
-            except Exception:
-                log.exception("keys not refreshed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
 
     async def create(self, org: str) -> NewKey:
         key = secrets.token_urlsafe(32)
@@ -137,7 +112,7 @@ class OrgKeys:
         created = int(self._clock() * 1000) / 1000
         stored = StoredKey("k_" + secrets.token_hex(8), org, key_digest(key), created)
         await self._store.save_api_key(stored.key_id, stored.encode())
-        await self.refresh(force=True)
+        await self.reload()
         return NewKey(key_id=stored.key_id, key=key, created_at=_time(stored.created_at))
 
     async def list(self, org: str) -> KeyList:
@@ -161,4 +136,4 @@ class OrgKeys:
         if raw is None or StoredKey.decode(key_id, raw).org != org:
             raise UnknownKey(org, key_id)
         await self._store.delete_api_key(key_id)
-        await self.refresh(force=True)
+        await self.reload()

@@ -1,5 +1,9 @@
 """Following what recipients tap: short codes, signed tracked links and the open pixel. Each
-is resolved, then answered, then tracked, in that order."""
+is resolved, then answered, then tracked, in that order.
+
+Each is tapped on a host: on an org's own domain only that org's links resolve, and another
+org's are answered as if never issued (and counted nowhere); on any other host, every org's do.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from shortener.domain.errors import InvalidSignature, LinkDisabled
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.signing import LinkSigner
+from shortener.domain.tenants import Tenants
 from shortener.model import (
     CODE_KINDS,
     PIXEL_KINDS,
@@ -39,6 +44,8 @@ class TapOutcome(enum.Enum):
 class Tap:
     outcome: TapOutcome
     link: StoredLink | None = None
+    # Where the org sends a code that does not redirect, instead of the page saying why.
+    fallback_url: str | None = None
 
 
 class Redirects:
@@ -49,6 +56,7 @@ class Redirects:
         signer: LinkSigner,
         orgs: OrgDirectory,
         recorder: ClickRecorder,
+        tenants: Tenants,
         clock: Callable[[], float],
     ) -> None:
         self.store = store
@@ -56,6 +64,7 @@ class Redirects:
         self.signer = signer
         self.orgs = orgs
         self.recorder = recorder
+        self.tenants = tenants
         self.clock = clock
 
     def find_code(self, path: str) -> tuple[str, int] | None:
@@ -63,32 +72,49 @@ class Redirects:
         starts with (see `CodeCodec.decode_leading`), with its serial; no I/O."""
         return self.codec.decode_leading(path)
 
-    async def tap(self, found: tuple[str, int], visitor: Visitor) -> Tap:
-        """A tap on a code that `find_code` found: where it leads, its click recorded if it
-        is tracked."""
+    def owner(self, host: str) -> str | None:
+        """The org whose domain `host` is (lowercase, without port); None for any other."""
+        return self.tenants.org_of_host(host)
+
+    def unknown(self, owner: str | None) -> Tap:
+        """The answer to a path that is no code of the host's org."""
+        return self._dead(TapOutcome.UNKNOWN, owner)
+
+    def _dead(self, outcome: TapOutcome, org: str | None, link: StoredLink | None = None) -> Tap:
+        fallback = None if org is None else self.tenants.settings(org).fallback_url
+        return Tap(outcome, link, fallback)
+
+    async def tap(self, found: tuple[str, int], visitor: Visitor, owner: str | None) -> Tap:
+        """A tap on a code that `find_code` found, on a host of `owner` (see `owner`): where
+        it leads, its click recorded if it is tracked."""
         code, serial = found
-        link = await self.store.tap_link(serial, visitor, int(self.clock()), CODE_KINDS)
+        link = await self.store.tap_link(serial, visitor, int(self.clock()), CODE_KINDS, owner)
         if link is None:
-            return Tap(TapOutcome.EXPIRED)
-        if not link.kind.has_code:
-            return Tap(TapOutcome.UNKNOWN)
+            # Its record is gone, and with it its org: only the host may name one.
+            return self._dead(TapOutcome.EXPIRED, owner)
+        if not link.kind.has_code or (owner is not None and link.org != owner):
+            return self.unknown(owner)
         if link.disabled:
-            return Tap(TapOutcome.DISABLED, link)
+            return self._dead(TapOutcome.DISABLED, link.org, link)
         if link.expires_at <= self.clock():
-            return Tap(TapOutcome.EXPIRED, link)
+            return self._dead(TapOutcome.EXPIRED, link.org, link)
         await self.recorder.record(link, InteractionType.CLICK, code, visitor)
         return Tap(TapOutcome.REDIRECT, link)
 
     async def _live(
-        self, link_id: str, kinds: frozenset[LinkKind], visitor: Visitor
+        self, link_id: str, kinds: frozenset[LinkKind], visitor: Visitor, owner: str | None
     ) -> StoredLink | None:
-        """The live record behind an id, its tap counted; None if unknown or expired. A
-        disabled one is live here: callers refuse it."""
+        """The live record behind an id, its tap counted; None if unknown, expired, or not
+        `owner`'s where that names an org. A disabled one is live here: callers refuse it."""
         serial = self.codec.decode(link_id)
         if serial is None:
             return None
-        link = await self.store.tap_link(serial, visitor, int(self.clock()), kinds)
-        if link is None or link.expires_at <= self.clock():
+        link = await self.store.tap_link(serial, visitor, int(self.clock()), kinds, owner)
+        if (
+            link is None
+            or (owner is not None and link.org != owner)
+            or link.expires_at <= self.clock()
+        ):
             return None
         return link
 
@@ -100,18 +126,23 @@ class Redirects:
         digest: str,
         version: int,
         visitor: Visitor,
+        owner: str | None,
     ) -> str:
-        """A tap on a signed tracked link: its target, or InvalidSignature, or LinkDisabled
-        once its link was taken down. The click is recorded while the link is inside its
-        tracking window; after it, it only redirects."""
+        """A tap on a signed tracked link, on a host of `owner`: its target, or
+        InvalidSignature, or LinkDisabled once its link was taken down. The click is recorded
+        while the link is inside its tracking window; after it, it only redirects."""
         org = await self.orgs.org_of(org_hash)
-        if org is None or not self.signer.verify(org, link_id, target, digest, version):
+        if (
+            org is None
+            or (owner is not None and org != owner)
+            or not self.signer.verify(org, link_id, target, digest, version)
+        ):
             raise InvalidSignature("the link's digest does not match its target")
         serial = self.codec.decode(link_id)
         if serial is None:
             return target
         now = int(self.clock())
-        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS)
+        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS, org)
         if link is None or link.org != org:
             return target
         if link.disabled:
@@ -125,6 +156,7 @@ class Redirects:
         org_hash: str,
         link_id: str,
         visitor: Visitor,
+        owner: str | None,
         *,
         target: str | None = None,
         digest: str | None = None,
@@ -139,11 +171,12 @@ class Redirects:
         if serial is None:
             raise InvalidSignature("the link is incomplete and names no link of this service")
         now = int(self.clock())
-        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS)
+        link = await self.store.tap_link(serial, visitor, now, SIGNED_KINDS, owner)
         if (
             link is None
             or link.kind not in SIGNED_KINDS
             or self.signer.org_hash(link.org) != org_hash
+            or (owner is not None and link.org != owner)
         ):
             raise InvalidSignature("the link is incomplete and no record of it is kept")
         if link.disabled:
@@ -160,11 +193,12 @@ class Redirects:
             await self.recorder.record(link, InteractionType.CLICK, link_id, visitor)
         return link.target
 
-    async def open(self, org_hash: str, link_id: str, visitor: Visitor) -> None:
-        """The open-tracking pixel was fetched. The route names any id the service issued,
-        but only an HTML message's pixel records an open (and is counted): a short code or
-        tracked link fetched as a pixel says nothing of anyone opening a message."""
-        link = await self._live(link_id, PIXEL_KINDS, visitor)
+    async def open(self, org_hash: str, link_id: str, visitor: Visitor, owner: str | None) -> None:
+        """The open-tracking pixel was fetched, on a host of `owner`. The route names any id
+        the service issued, but only an HTML message's pixel records an open (and is
+        counted): a short code or tracked link fetched as a pixel says nothing of anyone
+        opening a message."""
+        link = await self._live(link_id, PIXEL_KINDS, visitor, owner)
         if (
             link is not None
             and link.kind is LinkKind.PIXEL

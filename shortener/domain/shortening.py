@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from shortener.domain.codes import CodeCodec
-from shortener.domain.destinations import DestinationPolicies, DestinationPolicy
+from shortener.domain.destinations import DestinationPolicy
 from shortener.domain.errors import (
     BatchTooLarge,
     InvalidLinks,
@@ -31,6 +31,7 @@ from shortener.domain.messages import (
 )
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.signing import LinkSigner
+from shortener.domain.tenants import OrgSettings
 from shortener.metrics import CODES_ISSUED
 from shortener.model import PIXEL_TARGET, LinkKind, StoredLink
 from shortener.store.serials import SerialAllocator
@@ -47,15 +48,11 @@ MAX_GRACE_SECONDS = 30 * 86_400
 
 @dataclass(frozen=True, slots=True)
 class LinkPolicy:
-    base_url: str
     ttl_seconds: int
     schemeless_scheme: str = "https"
     http_only_hosts: frozenset[str] = frozenset()
     # Messages an org may shorten per minute; 0: no limit.
     org_shorten_limit_per_minute: int = 0
-
-    def short_url(self, code: str) -> str:
-        return f"{self.base_url}/{code}"
 
     def keep_ms(self) -> int:
         """How long the store keeps a record: its lifetime and the grace for ops."""
@@ -132,7 +129,7 @@ class Shortening:
         orgs: OrgDirectory,
         policy: LinkPolicy,
         clock: Callable[[], float],
-        destinations: DestinationPolicies = lambda org: DestinationPolicy(),
+        org_settings: Callable[[str], OrgSettings],
     ) -> None:
         self.store = store
         self.codec = codec
@@ -140,7 +137,8 @@ class Shortening:
         self.orgs = orgs
         self.policy = policy
         self.clock = clock
-        self.destinations = destinations
+        # Each org's base URL and destination policy, from memory.
+        self.org_settings = org_settings
         self.allocator = SerialAllocator(store.reserve_blocks)
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
@@ -166,16 +164,22 @@ class Shortening:
         ShortenLimitReached when the org may not shorten that many more messages this minute.
         """
         outcomes: list[ShortenResult | MessageRefused | None] = [None] * len(requests)
-        drafts, later = self._drafts(org, requests, outcomes)
+        settings = self.org_settings(org)
+        drafts, later = self._drafts(requests, outcomes, settings.destinations)
         opted_out = await self._admit(org, drafts)
         plans = {
             index: self._plan(org, draft, self._consents(draft.request, opted_out))
             for index, draft in drafts.items()
         }
-        messages = await self._issue(org, drafts, plans, outcomes)
+        messages = await self._issue(org, settings.base_url, drafts, plans, outcomes)
         if any(need.kind.tracked for plan in plans.values() for need in plan.needs):
             await self.orgs.remember([org])
-        earlier = await self.store.save_links(messages, self.policy.keep_ms(), self.policy.base_url)
+        earlier = await self.store.save_links(
+            messages,
+            self.policy.keep_ms(),
+            settings.base_url,
+            branded_org=org if settings.branded else None,
+        )
         kept = 0
         saved = zip(drafts.items(), messages, earlier, strict=True)
         for (index, draft), message, previous in saved:
@@ -205,9 +209,9 @@ class Shortening:
 
     def _drafts(
         self,
-        org: str,
         requests: Sequence[ShortenRequest],
         outcomes: list[ShortenResult | MessageRefused | None],
+        destinations: DestinationPolicy,
     ) -> tuple[dict[int, _Draft], dict[int, str]]:
         """Drafts of the messages to shorten, by index, with the links found in each; and the
         fingerprints of the messages whose id an earlier message of the call has, by index:
@@ -215,7 +219,6 @@ class Shortening:
         than a message may have gets TooManyLinks in `outcomes`, and one with a link its org
         may not link to InvalidLinks; BatchTooLarge as soon as the others have more links
         together than one call may issue. No I/O."""
-        destinations = self.destinations(org)
         drafts: dict[int, _Draft] = {}
         later: dict[int, str] = {}
         first_with_id: dict[str, int] = {}
@@ -380,6 +383,7 @@ class Shortening:
     async def _issue(
         self,
         org: str,
+        base_url: str,
         drafts: dict[int, _Draft],
         plans: dict[int, _Plan],
         outcomes: list[ShortenResult | MessageRefused | None],
@@ -411,9 +415,9 @@ class Shortening:
                 )
                 links.append((serial, link))
             if isinstance(plan, _TextPlan):
-                result = self._render_text(org, request.body, plan, codes)
+                result = self._render_text(org, base_url, request.body, plan, codes)
             else:
-                result = self._render_html(org, request.body, plan, codes)
+                result = self._render_html(org, base_url, request.body, plan, codes)
             outcomes[index] = result
             claim = None
             if request.message_id is not None:
@@ -423,7 +427,7 @@ class Shortening:
         return messages
 
     def _render_text(
-        self, org: str, body: str, plan: _TextPlan, codes: dict[_Need, str]
+        self, org: str, base_url: str, body: str, plan: _TextPlan, codes: dict[_Need, str]
     ) -> ShortenResult:
         pieces: list[str] = []
         links: list[ShortLink] = []
@@ -431,11 +435,13 @@ class Shortening:
         for span in plan.spans:
             need = span.need
             code = codes[need]
-            short_url = self.policy.short_url(code)
+            short_url = f"{base_url}/{code}"
             pieces += (body[position : span.start], short_url)
             position = span.end
             tracking_url = (
-                self.signer.tracking_url(org, code, need.target) if need.kind.tracked else None
+                self.signer.tracking_url(base_url, org, code, need.target)
+                if need.kind.tracked
+                else None
             )
             links.append(
                 ShortLink(
@@ -456,14 +462,14 @@ class Shortening:
         )
 
     def _render_html(
-        self, org: str, body: str, plan: _HtmlPlan, codes: dict[_Need, str]
+        self, org: str, base_url: str, body: str, plan: _HtmlPlan, codes: dict[_Need, str]
     ) -> ShortenResult:
         links = []
         replacements = []
         for anchor, need in plan.anchors:
             tracking_url = None
             if need is not None:
-                tracking_url = self.signer.tracking_url(org, codes[need], need.target)
+                tracking_url = self.signer.tracking_url(base_url, org, codes[need], need.target)
                 replacements.append((anchor, tracking_url))
             links.append(
                 ShortLink(
@@ -476,7 +482,8 @@ class Shortening:
             )
         new_body = body
         if plan.pixel is not None:
-            pixel_tag = markup.pixel_tag(self.signer.pixel_url(org, codes[plan.pixel]))
+            pixel_url = self.signer.pixel_url(base_url, org, codes[plan.pixel])
+            pixel_tag = markup.pixel_tag(pixel_url)
             new_body = markup.rewrite(body, replacements, pixel_tag)
         return ShortenResult(body=new_body, links=links, segments=None, skipped=plan.skipped)
 

@@ -30,9 +30,9 @@ def _b64(raw: bytes) -> str:
 
 
 class LinkSigner:
-    __slots__ = ("_keys", "_org_hashes", "_org_key", "base_url", "version")
+    __slots__ = ("_keys", "_org_hashes", "_org_key", "version")
 
-    def __init__(self, keys: Mapping[int, str], org_key: bytes, base_url: str) -> None:
+    def __init__(self, keys: Mapping[int, str], org_key: bytes) -> None:
         if not keys:
             raise ValueError("at least one signing key is needed")
         self._keys = {version: secret.encode() for version, secret in keys.items()}
@@ -40,7 +40,6 @@ class LinkSigner:
         # Kept apart from the signing keys so that an org's hash survives key rotation.
         self._org_key = org_key
         self._org_hashes: dict[str, str] = {}
-        self.base_url = base_url
 
     def org_hash(self, org: str) -> str:
         """A keyed hash of the org id: stable, and not reversible by whoever reads a link."""
@@ -54,17 +53,17 @@ class LinkSigner:
         message = "\x00".join((org, link_id, target)).encode()
         return _b64(hmac.new(self._keys[version], message, hashlib.sha256).digest())
 
-    def tracking_url(self, org: str, link_id: str, target: str) -> str:
+    def tracking_url(self, base_url: str, org: str, link_id: str, target: str) -> str:
         digest = self._digest(self.version, org, link_id, target)
         path = TRACKED_LINK.format(org_hash=self.org_hash(org), link_id=link_id)
         return (
-            f"{self.base_url}{path}"
+            f"{base_url}{path}"
             f"?targetUrl={query_value(target)}&digest={digest}&secretVersion={self.version}"
         )
 
-    def pixel_url(self, org: str, link_id: str) -> str:
+    def pixel_url(self, base_url: str, org: str, link_id: str) -> str:
         path = OPEN_PIXEL.format(org_hash=self.org_hash(org), link_id=link_id)
-        return f"{self.base_url}{path}"
+        return f"{base_url}{path}"
 
     def verify(self, org: str, link_id: str, target: str, digest: str, version: int) -> bool:
         if version not in self._keys:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -106,10 +106,16 @@ class Tenancy:
     settings until changed."""
 
     def __init__(
-        self, store: Store, configured: Collection[str], clock: Callable[[], float] = time.time
+        self,
+        store: Store,
+        configured: Collection[str],
+        changed: Callable[[], Awaitable[None]],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._configured = frozenset(configured)
+        # Called once a change is stored, so that this worker follows it at once.
+        self._changed = changed
         self._clock = clock
 
     async def get(self, org: str) -> Org | None:
@@ -157,4 +163,5 @@ class Tenancy:
         for domain in current.domains:
             if domain not in updated.domains:
                 await self._store.release_domain(domain, org)
+        await self._changed()
         return updated

@@ -1,4 +1,5 @@
-"""`/v1/admin/orgs…`: orgs and their settings, for holders of an admin key."""
+"""`/v1/admin/…`: orgs, their settings and keys, and any org's link takedown, for holders of
+an admin key."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shortener.domain.org_keys import UnknownKey
+from shortener.domain.takedown import TakedownRequest
 from shortener.domain.tenancy import OrgChanges, OrgList
 from shortener.http import errors, requests
 from shortener.http.responses import json_response
@@ -70,4 +72,14 @@ async def revoke_key(request: Request) -> Response:
         await services.org_keys.revoke(org, key_id)
     except UnknownKey as error:
         raise errors.KEY_UNKNOWN(reason=error) from None
+    return Response(status_code=204)
+
+
+async def disable_any_link(request: Request) -> Response:
+    requests.admin(request)
+    link_id = request.path_params["code"]
+    takedown = await requests.optional_body(request, TakedownRequest) or TakedownRequest()
+    services = await requests.services(request)
+    if not await services.takedown.disable(link_id, None, takedown.reason):
+        raise errors.LINK_UNKNOWN(link_id=link_id)
     return Response(status_code=204)

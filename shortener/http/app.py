@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_runtime(configured, keep_keys_current=True) as runtime:
+        async with open_runtime(configured, follow_tenancy=True) as runtime:
             app.state.runtime = runtime
             # What exists now lives as long as the process: keep the collector off it, and
             # collect less often, so that no tap waits for a full pass over the heap.

@@ -568,6 +568,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         authenticated=True,
     ),
     Endpoint(
+        "/v1/admin/links/{code}",
+        "DELETE",
+        admin.disable_any_link,
+        "disableAnyLink",
+        "admin",
+        "Take any org's short code, tracked link or pixel down",
+        "For the abuse desk: disables an id whichever org it was issued to, exactly as that "
+        "org's own `DELETE /v1/links/{code}` would. Idempotent. The body is optional.",
+        lambda base_url: {204: {"description": "Disabled (now or before)."}},
+        errors=(errors.LINK_UNKNOWN,),
+        body=_TAKEDOWN_BODY,
+        parameters=(_CODE_PARAMETER,),
+        admin=True,
+    ),
+    Endpoint(
         "/v1/messages/{message_id}",
         "GET",
         messages.stored_message,

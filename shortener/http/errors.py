@@ -243,6 +243,12 @@ LINK_NOT_YOURS = ApiError(
     "This service never issued the id, or issued it to another org.",
     example={"link_id": "Xk3p9Qa"},
 )
+LINK_UNKNOWN = ApiError(
+    404,
+    "no link {link_id!r} is stored",
+    "This service never issued the id, or its record is no longer kept.",
+    example={"link_id": "Xk3p9Qa"},
+)
 MESSAGE_NOT_YOURS = ApiError(
     404,
     "no message {message_id!r} of yours is stored",

@@ -34,17 +34,19 @@ async def follow_tracked(request: Request) -> Response:
         if version is None:
             raise errors.SECRET_VERSION()
     services = await requests.services(request)
+    redirects = services.redirects
     org_hash = request.path_params["org_hash"]
     link_id = request.path_params["link_id"]
     visitor = requests.visitor_of(request)
+    owner = redirects.owner(requests.host(request.scope))
     try:
         if target is None or digest is None or version is None:
-            location = await services.redirects.follow_cut(
-                org_hash, link_id, visitor, target=target, digest=digest, version=version
+            location = await redirects.follow_cut(
+                org_hash, link_id, visitor, owner, target=target, digest=digest, version=version
             )
         else:
-            location = await services.redirects.follow(
-                org_hash, link_id, target, digest, version, visitor
+            location = await redirects.follow(
+                org_hash, link_id, target, digest, version, visitor, owner
             )
     except LinkDisabled:
         disabled = errors.LINK_DISABLED()
@@ -55,11 +57,12 @@ async def follow_tracked(request: Request) -> Response:
 
 
 async def open_pixel(request: Request) -> Response:
-    services = await requests.services(request)
-    await services.redirects.open(
+    redirects = (await requests.services(request)).redirects
+    await redirects.open(
         request.path_params["org_hash"],
         request.path_params["link_id"],
         requests.visitor_of(request),
+        redirects.owner(requests.host(request.scope)),
     )
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 

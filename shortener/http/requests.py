@@ -1,5 +1,5 @@
 """What every handler asks of a request before it calls the domain: who calls (the bearer
-key's org), the JSON body as a model, and the domain's services."""
+key's org), the host it was sent to, the JSON body as a model, and the domain's services."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
+from starlette.types import Scope
 
 from shortener.config import Settings
 from shortener.http import errors
 from shortener.http.auth import AdminKeys, ApiKeys, bearer_key
 from shortener.http.clients import ClientAddresses
 from shortener.http.problems import HTTPProblem
-from shortener.http.responses import JSON
+from shortener.http.responses import JSON, header
 from shortener.http.throttle import MissThrottle
 from shortener.model import Visitor
 from shortener.runtime import Runtime, Services
@@ -91,6 +92,15 @@ def admin(request: Request) -> None:
 def _stored_key_org(request: Request, authorization: str | None) -> str | None:
     key = bearer_key(authorization)
     return None if key is None else runtime(request).org_keys.org_for(key)
+
+
+def host(scope: Scope) -> str:
+    """The host a request was sent to: its Host header, lowercase, without port or trailing
+    dot. An IPv6 literal keeps its brackets."""
+    name = header(scope, b"host").lower()
+    if ":" in name and not name.endswith("]"):
+        name = name.rpartition(":")[0]
+    return name.rstrip(".")
 
 
 def visitor(method: str, user_agent: str) -> Visitor:

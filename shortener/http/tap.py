@@ -8,7 +8,7 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from shortener.domain.paths import SHORT_LINK
-from shortener.domain.redirects import Tap, TapOutcome
+from shortener.domain.redirects import TapOutcome
 from shortener.http import errors, requests
 from shortener.http.observability import log_unexpected, record_request, request_id_of
 from shortener.http.pages import DISABLED_PAGE, EXPIRED_PAGE, NOT_FOUND_PAGE
@@ -59,24 +59,30 @@ class TapEndpoint:
         gate: requests.Gate = scope["app"].state.gate
         redirects = (await runtime.services()).redirects
         client = gate.clients.of(scope)
+        owner = redirects.owner(requests.host(scope))
         code = redirects.find_code(scope["path"][1:])
         if code is not None:
             visitor = requests.visitor(scope["method"], header(scope, b"user-agent"))
-            result = await redirects.tap(code, visitor)
+            result = await redirects.tap(code, visitor, owner)
         elif gate.throttle.blocked(client):
             raise errors.TOO_MANY_MISSES()
         else:
             # Answered without the store, and without classifying the agent either.
-            result = Tap(TapOutcome.UNKNOWN)
+            result = redirects.unknown(owner)
         if result.outcome is TapOutcome.REDIRECT and result.link is not None:
-            location = result.link.target.encode()
-            return 302, [(b"location", location), *_REDIRECT_HEADERS], b""
+            return _redirect_parts(result.link.target)
         gate.throttle.miss(client)
+        if result.fallback_url is not None:
+            return _redirect_parts(result.fallback_url)
         if result.outcome is TapOutcome.DISABLED:
             return _problem_parts(scope, errors.LINK_DISABLED(), page=DISABLED_PAGE)
         if result.outcome is TapOutcome.EXPIRED:
             return _problem_parts(scope, errors.CODE_EXPIRED(), page=EXPIRED_PAGE)
         return _problem_parts(scope, errors.CODE_UNKNOWN(), page=NOT_FOUND_PAGE)
+
+
+def _redirect_parts(location: str) -> tuple[int, RawHeaders, bytes]:
+    return 302, [(b"location", location.encode()), *_REDIRECT_HEADERS], b""
 
 
 def _problem_parts(

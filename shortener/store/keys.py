@@ -57,8 +57,11 @@ ORG_IDS_KEY = "org-ids"
 TENANCY_VERSION_KEY = "tenancy:version"
 API_KEYS_KEY = "api-keys"
 KEYS_USED_KEY = "api-keys:used"
-# The field of a block's link hash that holds its base URL; slot fields are hex numbers.
+# The field of a block's link hash that holds the base URL its links were issued on; slot
+# fields are hex numbers. An org issuing on its own domain has the field of the prefix and its
+# name.
 BASE_URL_FIELD = "base"
+ORG_BASE_URL_PREFIX = "base:"
 # The suffix of a slot's tap count in the block's count hash, by who tapped; a probe counts
 # nowhere.
 TAP_COUNTERS = {Visitor.PERSON: "c", Visitor.BOT: "b", Visitor.PROBE: ""}

@@ -40,11 +40,13 @@ end
 return tonumber(ARGV[3])
 """
 
-# Read a link and, if it is live and of a kind the caller follows, count the tap: one round
-# trip for the whole tap.
+# Read a link and, if it is live, of a kind the caller follows and (where ARGV[5] names one)
+# of that org, count the tap: one round trip for the whole tap. A branded domain names its org:
+# another org's code tapped there is not theirs to count.
 TAP = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])
-if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true) then
+if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true)
+    and (ARGV[5] == '' or string.match(value, '^%S+ %S+ %S+ (%S+) ') == ARGV[5]) then
   local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
   if expires > tonumber(ARGV[2]) then
     redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. ARGV[3], 1)
@@ -101,6 +103,16 @@ if not consent or string.sub(consent, 1, 1) ~= '0' then
   table.insert(fields, 'p'); table.insert(fields, contact)
 end
 return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
+"""
+
+# A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
+# ARGV[3] followed by the org), or else the block's (field ARGV[2]). Empty when there is no link.
+READ_LINK = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return {} end
+local org = string.match(value, '^%S+ %S+ %S+ (%S+) ')
+local base = redis.call('HGET', KEYS[1], ARGV[3] .. org) or redis.call('HGET', KEYS[1], ARGV[2])
+return {value, base or ''}
 """
 
 # The owner of a domain (KEYS[1]): ARGV[1] if the domain had none, else the one it had.

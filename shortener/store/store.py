@@ -40,6 +40,7 @@ from shortener.store.keys import (
     BLOCKS_KEY,
     CODE_MAC_KEY,
     KEYS_USED_KEY,
+    ORG_BASE_URL_PREFIX,
     ORG_IDS_KEY,
     ORGS_KEY,
     TAP_COUNTERS,
@@ -152,6 +153,7 @@ class Store:
         self._claim_domain = redis.register_script(scripts.CLAIM_DOMAIN)
         self._release_domain = redis.register_script(scripts.RELEASE_DOMAIN)
         self._disable = redis.register_script(scripts.DISABLE)
+        self._read_link = redis.register_script(scripts.READ_LINK)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (
@@ -160,6 +162,7 @@ class Store:
             self._record,
             self._take_quota,
             self._disable,
+            self._read_link,
         )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
@@ -321,12 +324,19 @@ class Store:
         return int(await self._eval(self._take_quota, [shorten_quota_key(org)], args))
 
     async def save_links(
-        self, messages: Sequence[MessageLinks], keep_ms: int, base_url: str
+        self,
+        messages: Sequence[MessageLinks],
+        keep_ms: int,
+        base_url: str,
+        *,
+        branded_org: str | None = None,
     ) -> list[str | None]:
         """Write the links of messages, kept for `keep_ms`, and claim their message ids. For
         each message, None where it was saved, or the result already stored under its id where
         another claim came first: then none of its links is kept. One round trip, and one more
-        to remove the links of messages whose claim lost."""
+        to remove the links of messages whose claim lost. `base_url` is what the links were
+        issued on: the service's, or `branded_org`'s own domain."""
+        base_field = BASE_URL_FIELD if branded_org is None else ORG_BASE_URL_PREFIX + branded_org
         by_block: dict[tuple[str, str], list[str]] = {}
         for message in messages:
             for serial, link in message.links:
@@ -334,7 +344,7 @@ class Store:
                 fields.extend((link_field(serial), encode_link(link)))
         save = self._save_links.sha
         commands: list[Command] = [
-            ("EVALSHA", save, 2, *keys, keep_ms, BASE_URL_FIELD, base_url, *fields)
+            ("EVALSHA", save, 2, *keys, keep_ms, base_field, base_url, *fields)
             for keys, fields in by_block.items()
         ]
         claims = [message.claim for message in messages if message.claim is not None]
@@ -374,15 +384,25 @@ class Store:
             count_field(serial, Visitor.PERSON),
             count_field(serial, Visitor.BOT),
         )
-        (raw, base_url), (people, bots), takedown = await self._pipelined_run(
+        read_link = self._read_link.sha
+        link_and_base, (people, bots), takedown = await self._pipelined_run(
             [
-                ("HMGET", link_key(serial), link_field_, BASE_URL_FIELD),
+                (
+                    "EVALSHA",
+                    read_link,
+                    1,
+                    link_key(serial),
+                    link_field_,
+                    BASE_URL_FIELD,
+                    ORG_BASE_URL_PREFIX,
+                ),
                 ("HMGET", count_key(serial), person, bot),
                 ("HGET", takedown_key(serial), link_field_),
             ]
         )
+        raw, base_url = link_and_base or (None, None)
         link = None if raw is None else decode_link(text(raw))
-        base = None if base_url is None else text(base_url)
+        base = text(base_url) or None if base_url is not None else None
         record = LinkRecord(link, base, int(people or 0), int(bots or 0))
         if link is None or not link.disabled or takedown is None:
             return record
@@ -425,11 +445,22 @@ class Store:
         return totals
 
     async def tap_link(
-        self, serial: int, visitor: Visitor, now: int, kinds: frozenset[LinkKind]
+        self,
+        serial: int,
+        visitor: Visitor,
+        now: int,
+        kinds: frozenset[LinkKind],
+        org: str | None = None,
     ) -> StoredLink | None:
-        """Read a link and, while it lives and is of one of `kinds`, count the visitor's tap
-        on it (a probe's counts nowhere)."""
-        args: list[str | int] = [link_field(serial), now, TAP_COUNTERS[visitor], kind_codes(kinds)]
+        """Read a link and, while it lives, is of one of `kinds` and (where `org` is given) is
+        that org's, count the visitor's tap on it (a probe's counts nowhere)."""
+        args: list[str | int] = [
+            link_field(serial),
+            now,
+            TAP_COUNTERS[visitor],
+            kind_codes(kinds),
+            org or "",
+        ]
         raw = await self._eval(self._tap, [link_key(serial), count_key(serial)], args)
         return None if raw is None else decode_link(text(raw))
 
@@ -506,6 +537,18 @@ class Store:
     async def org_ids(self) -> set[str]:
         members = await self._call(self.redis.smembers(ORG_IDS_KEY))
         return {text(member) for member in members}
+
+    async def orgs(self) -> dict[str, str]:
+        """Every stored org's settings, by org; one read per org, pipelined."""
+        names = sorted(await self.org_ids())
+        if not names:
+            return {}
+        payloads = await self._pipelined_run([("GET", org_key(name)) for name in names])
+        return {
+            name: text(payload)
+            for name, payload in zip(names, payloads, strict=True)
+            if payload is not None
+        }
 
     async def save_org(self, org: str, payload: str) -> None:
         """Store an org's settings, and let every worker know that orgs changed."""

@@ -66,7 +66,7 @@ async def test_keys_are_listed_without_the_key(client: httpx.AsyncClient) -> Non
     }
     await shorten_with(client, made["key"])
     services = await client._transport.app.state.runtime.services()  # type: ignore[attr-defined]
-    await services.org_keys.refresh()
+    await services.org_keys.write_uses()
     (key,) = (await client.get("/v1/admin/orgs/org-a/keys", headers=ADMIN_AUTH)).json()["keys"]
     assert datetime.fromisoformat(key["last_used_at"]) >= datetime.fromisoformat(made["created_at"])
 

@@ -11,9 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
-from shortener.domain.destinations import DestinationPolicy
-from shortener.text.hosts import HostPatterns
-from tests.support.apps import AUTH, CONSENTED, shorten
+from tests.support.apps import ADMIN_AUTH, AUTH, CONSENTED, OTHER_AUTH, shorten
 
 OpenClient = Callable[[Settings], Any]
 
@@ -30,7 +28,7 @@ async def stored(redis: aioredis.Redis) -> list[bytes]:
     """Every link record and message claim in the store."""
     records = []
     for key in await redis.keys("l:*"):
-        records += [field for field in await redis.hkeys(key) if field != b"base"]
+        records += [f for f in await redis.hkeys(key) if not f.startswith(b"base")]
     return records + await redis.keys("m:*")
 
 
@@ -127,20 +125,71 @@ async def test_a_batch_stores_nothing_of_a_refused_message_and_all_of_the_others
     assert len([field for field in records if field != b"base"]) == 3
 
 
-async def test_an_orgs_own_policy_is_applied(client: httpx.AsyncClient) -> None:
-    """The domain takes each org's policy from a hook; here one stands in for the org store."""
-    await shorten(client, "https://shop.example/")
-    shortening = (await client._transport.app.state.runtime.services()).shortening  # type: ignore[attr-defined]
-    everywhere = shortening.destinations("org-a")
-    own = everywhere.for_org(
-        blocked=HostPatterns.parse(["bad.contoso.com"]),
-        allowed=HostPatterns.parse(["contoso.com"]),
+async def set_org(client: httpx.AsyncClient, org: str, **fields: Any) -> None:
+    response = await client.put(f"/v1/admin/orgs/{org}", json=fields, headers=ADMIN_AUTH)
+    assert response.status_code == 200, response.text
+
+
+async def test_an_orgs_own_lists_apply_to_it_alone(client: httpx.AsyncClient) -> None:
+    await set_org(
+        client,
+        "org-a",
+        allowed_destinations=["contoso.com"],
+        blocked_destinations=["bad.contoso.com"],
     )
-    shortening.destinations = lambda org: own if org == "org-a" else everywhere
-    assert isinstance(own, DestinationPolicy)
-    await shorten(client, "https://www.contoso.com/a")
+    await shorten(client, "https://www.contoso.com/a and https://contoso.com/b")
     outside = await refused(client, {"body": "https://shop.example/ https://contoso.com/"})
     assert [link["url"] for link in outside["invalid_links"]] == ["https://shop.example/"]
+    assert "allowed destinations" in outside["invalid_links"][0]["reason"]
     blocked = await refused(client, {"body": "https://x.bad.contoso.com/"})
     assert "bad.contoso.com" in blocked["invalid_links"][0]["reason"]
-    await refused(client, {"body": "https://bit.ly/x"})
+    # The service's own list stays, whatever the org allows.
+    await set_org(client, "org-a", allowed_destinations=["bit.ly"])
+    assert "this service" in (await refused(client, {"body": "https://bit.ly/x"}))["detail"]
+    # Another org is held to none of org-a's lists.
+    other = await client.post(
+        "/v1/messages/shorten", json={"body": "https://shop.example/"}, headers=OTHER_AUTH
+    )
+    assert other.status_code == 200, other.text
+    # Emptied lists allow every host again.
+    await set_org(client, "org-a", allowed_destinations=[], blocked_destinations=None)
+    await shorten(client, "https://shop.example/ https://x.bad.contoso.com/")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "link"),
+    [
+        ("bücher.example", "https://xn--bcher-kva.example/a"),
+        ("xn--bcher-kva.example", "https://shop.bücher.example/a"),
+        ("BÜCHER.example.", "https://BÜCHER.EXAMPLE/a"),
+    ],
+)
+async def test_org_patterns_match_the_idna_form_of_hosts(
+    client: httpx.AsyncClient, pattern: str, link: str
+) -> None:
+    await set_org(client, "org-a", blocked_destinations=[pattern])
+    problem = await refused(client, {"body": f"Read {link}"})
+    assert [found["url"] for found in problem["invalid_links"]] == [link]
+    await set_org(client, "org-a", blocked_destinations=[], allowed_destinations=[pattern])
+    await shorten(client, f"Read {link}")
+
+
+async def test_a_refused_message_of_a_batch_stores_nothing_of_it(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    await set_org(client, "org-a", blocked_destinations=["contoso.com"])
+    batch = {
+        "messages": [
+            {"body": "https://shop.example/1", "message_id": "ok-1"},
+            {"body": "https://go.contoso.com/2 https://shop.example/3", "message_id": "no-2"},
+            {"body": "https://shop.example/4", "message_id": "ok-3"},
+        ]
+    }
+    response = await client.post("/v1/messages/batch", json=batch, headers=AUTH)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert results[1]["error"]["status"] == 422
+    assert results[1]["error"]["invalid_links"][0]["url"] == "https://go.contoso.com/2"
+    assert [len(results[i]["links"]) for i in (0, 2)] == [1, 1]
+    assert sorted(await redis.keys("m:*")) == [b"m:org-a:ok-1", b"m:org-a:ok-3"]
+    assert len(await stored(redis)) == 4

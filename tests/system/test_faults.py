@@ -445,7 +445,7 @@ async def test_a_redirect_only_ever_goes_to_a_submitted_target(client: httpx.Asy
             assert response.headers["location"] in submitted
 
 
-signer = LinkSigner({1: "k" * 20, 2: "j" * 20}, b"o" * 32, "http://s")
+signer = LinkSigner({1: "k" * 20, 2: "j" * 20}, b"o" * 32)
 text = st.text(min_size=1, max_size=40)
 
 
