@@ -113,9 +113,7 @@ class Runtime:
         await self.tenancy_watch.refresh(force=True)
         tenants = self.tenants
         return Services(
-            shortening=Shortening(
-                self.store, codec, signer, orgs, policy, self.clock, tenants.settings
-            ),
+            shortening=Shortening(self.store, codec, signer, orgs, policy, self.clock, tenants),
             redirects=Redirects(self.store, codec, signer, orgs, recorder, tenants, self.clock),
             recorder=recorder,
             lookup=Lookup(self.store, codec, settings.base_url, self.clock),

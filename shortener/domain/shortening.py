@@ -31,7 +31,7 @@ from shortener.domain.messages import (
 )
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.signing import LinkSigner
-from shortener.domain.tenants import OrgSettings
+from shortener.domain.tenants import OrgSettings, Tenants
 from shortener.metrics import CODES_ISSUED
 from shortener.model import PIXEL_TARGET, LinkKind, StoredLink
 from shortener.store.serials import SerialAllocator
@@ -129,7 +129,7 @@ class Shortening:
         orgs: OrgDirectory,
         policy: LinkPolicy,
         clock: Callable[[], float],
-        org_settings: Callable[[str], OrgSettings],
+        tenants: Tenants,
     ) -> None:
         self.store = store
         self.codec = codec
@@ -138,7 +138,8 @@ class Shortening:
         self.policy = policy
         self.clock = clock
         # Each org's base URL and destination policy, from memory.
-        self.org_settings = org_settings
+        self.tenants = tenants
+        self._block_generation = tenants.generation
         self.allocator = SerialAllocator(store.reserve_blocks)
 
     async def shorten(self, org: str, request: ShortenRequest) -> ShortenResult:
@@ -164,14 +165,13 @@ class Shortening:
         ShortenLimitReached when the org may not shorten that many more messages this minute.
         """
         outcomes: list[ShortenResult | MessageRefused | None] = [None] * len(requests)
-        settings = self.org_settings(org)
-        drafts, later = self._drafts(requests, outcomes, settings.destinations)
+        drafts, later = self._drafts(requests, outcomes, self.tenants.settings(org).destinations)
         opted_out = await self._admit(org, drafts)
         plans = {
             index: self._plan(org, draft, self._consents(draft.request, opted_out))
             for index, draft in drafts.items()
         }
-        messages = await self._issue(org, settings.base_url, drafts, plans, outcomes)
+        messages, settings = await self._issue(org, drafts, plans, outcomes)
         if any(need.kind.tracked for plan in plans.values() for need in plan.needs):
             await self.orgs.remember([org])
         earlier = await self.store.save_links(
@@ -383,13 +383,20 @@ class Shortening:
     async def _issue(
         self,
         org: str,
-        base_url: str,
         drafts: dict[int, _Draft],
         plans: dict[int, _Plan],
         outcomes: list[ShortenResult | MessageRefused | None],
-    ) -> list[MessageLinks]:
+    ) -> tuple[list[MessageLinks], OrgSettings]:
         """Give the plans' links their serials and render the results into `outcomes`; the
-        links of each draft, with the claim of its message id."""
+        links of each draft, with the claim of its message id, and the org's settings they
+        were issued under."""
+        # The store keeps one base URL per org and block (see `Store.save_links`), so a block
+        # is not carried over a change of orgs' settings.
+        if self.tenants.generation != self._block_generation:
+            self._block_generation = self.tenants.generation
+            self.allocator.end_block()
+        settings = self.tenants.settings(org)
+        base_url = settings.base_url
         serials = iter(await self.allocator.allocate(sum(len(p.needs) for p in plans.values())))
         now = int(self.clock())
         expires_at = now + self.policy.ttl_seconds
@@ -424,7 +431,7 @@ class Shortening:
                 payload = draft.fingerprint + "\n" + result.model_dump_json()
                 claim = MessageClaim(org, request.message_id, payload)
             messages.append(MessageLinks(links, claim))
-        return messages
+        return messages, settings
 
     def _render_text(
         self, org: str, base_url: str, body: str, plan: _TextPlan, codes: dict[_Need, str]

@@ -42,6 +42,8 @@ class Tenants:
         self._default = OrgSettings(base_url, self._everywhere)
         self._by_org: dict[str, OrgSettings] = {}
         self._org_by_host: dict[str, str] = {}
+        # Raised by every change taken in, so that users can tell settings apart in time.
+        self.generation = 0
 
     def org_of_host(self, host: str) -> str | None:
         """The org that owns a host (lowercase, without port or trailing dot); None for a host
@@ -69,6 +71,7 @@ class Tenants:
             by_host.update(dict.fromkeys(org.domains, org.org))
         # Swapped whole, so that a request never sees half of a reload.
         self._by_org, self._org_by_host = by_org, by_host
+        self.generation += 1
 
     async def reload(self) -> None:
         stored = await self._store.orgs()

@@ -37,6 +37,10 @@ class SerialAllocator:
         self._stop = 0
         self._lock = asyncio.Lock()
 
+    def end_block(self) -> None:
+        """Take the next serials from a new block: what is left of this one is skipped."""
+        self._next = self._stop
+
     async def allocate(self, count: int) -> list[int]:
         serials: list[int] = []
         while len(serials) < count:

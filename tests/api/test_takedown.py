@@ -11,9 +11,11 @@ import httpx
 import redis.asyncio as aioredis
 
 from tests.support.apps import (
+    ADMIN_AUTH,
     AUTH,
     CONSENTED,
     OTHER_AUTH,
+    command_calls,
     cut_short,
     interactions,
     link_fields,
@@ -218,15 +220,6 @@ async def test_another_orgs_message_and_an_unknown_one_are_404(
     assert (await client.get(f"/{code}")).status_code == 302
 
 
-async def _command_calls(redis: aioredis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = await redis.info("commandstats")
-    return {
-        name.removeprefix("cmdstat_"): int(value["calls"])
-        for name, value in stats.items()
-        if name not in ("cmdstat_info", "cmdstat_config")
-    }
-
-
 async def test_the_tap_path_still_makes_one_script_call(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:
@@ -238,7 +231,7 @@ async def test_the_tap_path_still_makes_one_script_call(
     for code, status in ((active, 302), (disabled, 410)):
         await redis.config_resetstat()
         assert (await client.get(f"/{code}")).status_code == status
-        calls = await _command_calls(redis)
+        calls = await command_calls(redis)
         assert calls["evalsha"] == 1, calls
         assert calls["hget"] == 1, calls
         # Everything else ran inside that one script.
@@ -264,3 +257,35 @@ async def test_taking_an_e_mail_down_takes_its_pixel_too(client: httpx.AsyncClie
     assert [link["status"] for link in stored["links"]] == ["disabled"]
     await client.get(relative(pixel_url.group(1)))
     assert await interactions(client) == []
+
+
+async def test_the_abuse_desk_takes_any_orgs_link_down(client: httpx.AsyncClient) -> None:
+    link = (await shorten(client, "See https://shop.example.com/a", recipient=CONSENTED))["links"][
+        0
+    ]
+    code = link["code"]
+    path = f"/v1/admin/links/{code}"
+    for auth, status in ((AUTH, 403), (OTHER_AUTH, 403), ({}, 401)):
+        refused = await client.request("DELETE", path, json={"reason": "x"}, headers=auth)
+        assert refused.status_code == status, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    assert (await tap(client, link["short_url"])).status_code == 302
+
+    reason = {"reason": "reported to the abuse desk"}
+    response = await client.request("DELETE", path, json=reason, headers=ADMIN_AUTH)
+    assert response.status_code == 204, response.text
+    again = await client.request("DELETE", path, json={"reason": "later"}, headers=ADMIN_AUTH)
+    assert again.status_code == 204
+
+    _disabled_page(await client.get(f"/{code}", headers=BROWSER))
+    _disabled_problem(await tap(client, link["tracking_url"]))
+    _disabled_problem(await tap(client, cut_short(link["tracking_url"])))
+    after = await _link(client, code)
+    assert (after["status"], after["disabled_reason"]) == ("disabled", reason["reason"])
+
+
+async def test_the_abuse_desk_gets_404_for_an_id_never_issued(client: httpx.AsyncClient) -> None:
+    for link_id in ("Zz9Zz9Z", "nope"):
+        response = await client.request("DELETE", f"/v1/admin/links/{link_id}", headers=ADMIN_AUTH)
+        assert response.status_code == 404, response.text
+        assert link_id in response.json()["detail"]

@@ -106,4 +106,14 @@ def cut_short(tracking_url: str) -> str:
 async def link_fields(redis: aioredis.Redis) -> list[bytes]:
     """The link records in the store: every field of the link hashes but their base URL."""
     keys = await redis.keys("l:*")
-    return [field for key in keys for field in await redis.hkeys(key) if field != b"base"]
+    return [f for key in keys for f in await redis.hkeys(key) if not f.startswith(b"base")]
+
+
+async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
+    """Calls of each Redis command since the last CONFIG RESETSTAT, but the test's own."""
+    stats: dict[str, Any] = await redis.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): int(value["calls"])
+        for name, value in stats.items()
+        if name not in ("cmdstat_info", "cmdstat_config")
+    }

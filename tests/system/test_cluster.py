@@ -250,6 +250,52 @@ async def test_orgs_domains_and_keys(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/interactions", headers=auth)).status_code == 401
 
 
+async def test_branded_domains_fallback_and_the_abuse_desk(client: httpx.AsyncClient) -> None:
+    for org, domain in (("org-a", "go.alpha.example"), ("org-b", "go.beta.example")):
+        fields = {"domains": [domain], "fallback_url": f"https://{org}.example/gone"}
+        put = await client.put(f"/v1/admin/orgs/{org}", json=fields, headers=ADMIN_AUTH)
+        assert put.status_code == 200, put.text
+    made = await client.post("/v1/admin/orgs/org-c/keys", headers=ADMIN_AUTH)
+    assert made.status_code == 404
+    assert (await client.put("/v1/admin/orgs/org-c", json={}, headers=ADMIN_AUTH)).is_success
+    made = await client.post("/v1/admin/orgs/org-c/keys", headers=ADMIN_AUTH)
+    org_c = {"Authorization": f"Bearer {made.json()['key']}"}
+    links = {}
+    for org, auth in (("org-a", AUTH), ("org-b", OTHER_AUTH), ("org-c", org_c)):
+        message = {"body": f"https://shop.example.com/{org}", "recipient": CONSENTED}
+        answer = await client.post("/v1/messages/shorten", json=message, headers=auth)
+        assert answer.status_code == 200, answer.text
+        links[org] = answer.json()["links"][0]
+    assert [links[org]["short_url"].split("/")[2] for org in links] == [
+        "go.alpha.example",
+        "go.beta.example",
+        "sho.rt",
+    ]
+    code_a, code_b, code_c = (links[org]["code"] for org in links)
+    on = {"user-agent": PHONE}
+    assert (await client.get(f"https://go.alpha.example/{code_a}", headers=on)).status_code == 302
+    assert (await client.get(f"{BASE_URL}/{code_a}", headers=on)).status_code == 302
+    for code in (code_b, code_c, "AbCdEfGh12"):
+        answer = await client.get(f"https://go.alpha.example/{code}", headers=on)
+        assert (answer.status_code, answer.headers["location"]) == (
+            302,
+            "https://org-a.example/gone",
+        )
+    tracked_b = links["org-b"]["tracking_url"].replace("go.beta.example", "go.alpha.example")
+    assert (await client.get(tracked_b, headers=on)).status_code == 400
+    assert (await client.get(links["org-b"]["tracking_url"], headers=on)).status_code == 302
+    gone = await client.request("DELETE", f"/v1/admin/links/{code_b}", headers=ADMIN_AUTH)
+    assert gone.status_code == 204
+    answer = await client.get(f"https://go.beta.example/{code_b}", headers=on)
+    assert answer.headers["location"] == "https://org-b.example/gone"
+    assert (await client.get(links["org-b"]["tracking_url"], headers=on)).status_code == 410
+    info = await client.get(f"/v1/links/{code_b}", headers=OTHER_AUTH)
+    assert (info.json()["status"], info.json()["short_url"]) == (
+        "disabled",
+        links["org-b"]["short_url"],
+    )
+
+
 async def test_readyz(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).status_code == 200
     assert (await client.get("/healthz")).status_code == 200

@@ -51,6 +51,8 @@ PUBLIC_PATHS = {
     "/api/orgs/{org_hash}/o/{link_id}",
 }
 ADMIN_PATHS = "/v1/admin/"
+# A domain of an org other than the one whose links the requests name.
+BRANDED_DOMAIN = "go.hostile.example"
 HEADERS = (
     "content-type",
     "content-length",
@@ -156,6 +158,9 @@ HEADER_EXTRAS: dict[str, list[bytes]] = {
                       f"Bearer  {service.API_KEY}".encode(), b"Basic dXNlcjpwYXNz",
                       f"Bearer {service.ADMIN_KEY}".encode()],
     "x-request-id": [b"abc ", b"a" * 65, b"a" * 64, b"-._", b"\xc3\xa9"],
+    "host": [BRANDED_DOMAIN.encode(), BRANDED_DOMAIN.upper().encode() + b":443",
+             BRANDED_DOMAIN.encode() + b".", b"[::1]:8000", b"[::1]", b"[", b":", b"::::",
+             b"127.0.0.1:99999999999999999999", b"." * 300, b"xn--", b"xn--bcher-kva.example"],
 }  # fmt: skip
 
 
@@ -218,6 +223,9 @@ def _places(operation: Operation) -> list[str]:
     places += [f"query:{name}" for name in operation.query_parameters]
     places.append("query:*")
     places += [f"header:{name}" for name in HEADERS]
+    if operation.public:
+        # Which org's links resolve hangs on the host.
+        places.append("header:host")
     if operation.has_body:
         places += ["body", "body:raw"]
     return places
@@ -259,6 +267,9 @@ def _seed(
     values["org"] = "org-a"
     values["key_id"] = _new_key_id(base_url)
     values["message_id"] = "m-hostile"
+    branded = {"domains": [BRANDED_DOMAIN], "fallback_url": "https://hostile.example/gone"}
+    put = httpx.put(f"{base_url}/v1/admin/orgs/org-b", json=branded, headers=service.ADMIN_AUTH)
+    assert put.status_code == 200, put.text
     doomed = running.shorten("See https://example.com/d", message_id="m-hostile-doomed")
     takedown = {"code": doomed["links"][0]["code"], "message_id": "m-hostile-doomed"}
     return values, query, takedown
@@ -318,7 +329,9 @@ def _exchange(
     headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
     body: bytes = b"",
 ) -> Answer:
-    head = b"%s %s HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n" % (method.encode(), target)
+    head = b"%s %s HTTP/1.1\r\nconnection: close\r\n" % (method.encode(), target)
+    if not any(name == b"host" for name, _ in headers):
+        head += b"host: 127.0.0.1\r\n"
     head += b"".join(name + b": " + value + b"\r\n" for name, value in headers)
     received = []
     with socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT_SECONDS) as sock:
