@@ -25,6 +25,7 @@ from tests.support.apps import (
     command_calls,
     cut_short,
     interactions,
+    start_of_second,
 )
 
 ALPHA = "go.alpha.example"
@@ -251,6 +252,7 @@ async def test_fallback_url_for_expired_codes(
     client_for: OpenClient, make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     await put_org(client, "org-a", fallback_url="https://alpha.example/expired")
     mine = (await issue(client, AUTH))["links"][0]
     theirs = (await issue(client, OTHER_AUTH))["links"][0]

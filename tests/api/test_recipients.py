@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from shortener.config import Settings
 from shortener.http.problems import MEDIA_TYPE as PROBLEM_JSON
-from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, PHONE, first_link
+from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, PHONE, first_link, start_of_second
 from tests.support.redis_servers import free_port
 
 # What a phone's browser sends, and what an API client does.
@@ -202,6 +202,7 @@ async def test_a_cut_query_of_a_link_whose_record_is_gone_is_400(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     link = await tracked(client)
     await asyncio.sleep(2.2)
     # The whole link still redirects on its signature; a cut one has nothing left to go by.
@@ -235,6 +236,7 @@ async def test_an_expired_code_is_a_page_for_browsers_only(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     code = (await first_link(client, TARGET))["code"]
     await asyncio.sleep(1.1)
     page = await client.get(f"/{code}", headers=BROWSER)

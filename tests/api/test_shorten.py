@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shortener.config import Settings
-from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, link_fields, shorten
+from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, link_fields, shorten, start_of_second
 
 SHORT = re.compile(re.escape(BASE_URL) + r"/([0-9A-Za-z]{6,12})")
 
@@ -77,6 +77,7 @@ async def test_expired_code_is_410_even_after_redis_dropped_it(
     redis: aioredis.Redis,
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     result = await shorten(client, "Sale: https://shop.example.com/sale")
     code = result["links"][0]["code"]
     assert (await client.get(f"/{code}")).status_code == 302
@@ -97,6 +98,7 @@ async def test_record_past_its_own_expiry_is_410_while_its_bucket_lives(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     short_lived = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     long_lived = await client_for(make_settings(link_ttl_seconds=3600))
     first = (await shorten(short_lived, "https://a.example/1"))["links"][0]["code"]
     second = (await shorten(long_lived, "https://a.example/2"))["links"][0]["code"]

@@ -36,6 +36,7 @@ from tests.support.apps import (
     interactions,
     relative,
     shorten,
+    start_of_second,
     tap,
 )
 
@@ -258,6 +259,7 @@ async def test_tracked_links_redirect_even_after_their_code_expired(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     result = await shorten(client, body="https://shop.example.com/e", recipient=CONSENTED)
     await asyncio.sleep(1.2)
     link = result["links"][0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -117,3 +119,9 @@ async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
         for name, value in stats.items()
         if name not in ("cmdstat_info", "cmdstat_config")
     }
+
+
+async def start_of_second() -> None:
+    """Wait for the start of the next second. Links expire on whole seconds, so one issued
+    late in a second with a 1-second lifetime could expire before a test's first tap."""
+    await asyncio.sleep(1 - time.time() % 1 + 0.01)

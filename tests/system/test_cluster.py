@@ -34,6 +34,7 @@ from tests.support.apps import (
     app_clients,
     relative,
     shorten,
+    start_of_second,
 )
 from tests.support.redis_cluster import ClusterServer, LocalCluster, wait_until
 from tests.support.redis_servers import free_port
@@ -162,6 +163,7 @@ async def test_shorten_and_tap(client: httpx.AsyncClient) -> None:
 
 async def test_a_code_past_its_lifetime_is_410(open_app: Opener) -> None:
     client = await open_app(link_ttl_seconds=1)
+    await start_of_second()
     code = (await shorten(client, body="https://shop.example.com/old"))["links"][0]["code"]
     assert (await tap(client, code)).status_code == 302
     await asyncio.sleep(1.1)

@@ -24,7 +24,7 @@ from shortener.config import Settings
 from shortener.domain.signing import LinkSigner
 from shortener.store.keys import interactions_key
 from tests.support import service
-from tests.support.apps import AUTH, BASE_URL, PHONE
+from tests.support.apps import AUTH, BASE_URL, PHONE, start_of_second
 from tests.support.redis_servers import RedisServer, free_port
 
 # Taps of the mid-traffic outage: tappers at once, and at most this many taps each.
@@ -333,6 +333,7 @@ async def test_guessing_codes_is_throttled_but_real_links_still_work(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(miss_limit_per_minute=10, link_ttl_seconds=1))
+    await start_of_second()
     expired = (await shorten_many(client, 1))[0]
     await asyncio.sleep(1.1)
     fresh_client = await client_for(make_settings(miss_limit_per_minute=10))

@@ -18,7 +18,7 @@ from redis import Redis as SyncRedis
 
 from shortener.config import Settings
 from tests.support import service
-from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, PHONE, first_link
+from tests.support.apps import AUTH, BASE_URL, OTHER_AUTH, PHONE, first_link, start_of_second
 from tests.support.redis_servers import RedisServer, free_port
 
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -70,6 +70,7 @@ async def test_an_expired_code_is_reported_expired(
     client_for: Callable[[Settings], Any], make_settings: Callable[..., Settings]
 ) -> None:
     client = await client_for(make_settings(link_ttl_seconds=1))
+    await start_of_second()
     code = (await first_link(client, "https://shop.example.com/x"))["code"]
     await asyncio.sleep(1.1)
     response = await client.get(f"/v1/links/{code}", headers=AUTH)
