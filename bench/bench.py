@@ -6,7 +6,9 @@ One run against one local `redis-server` (TCP on 127.0.0.1, no persistence):
    XADD; auto-pipelined GETs), each its own uvicorn process, under the same wrk load as
    the service's taps;
 2. `shortener serve` with one worker: taps on untracked and on tracked codes, single
-   shorten calls (wrk), and batch shortening from four concurrent clients;
+   shorten calls (wrk), and batch shortening from four concurrent clients; then, once its
+   org has a branded domain, untracked taps on that domain and on the default one in
+   interleaved rounds;
 3. Redis memory per stored code and per interaction, on a flushed Redis;
 4. with `--workers-check`, the untracked taps again with two workers.
 
@@ -34,6 +36,7 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,6 +69,7 @@ from reference_apps import FIXED_TARGET
 from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
 from shortener.store.embedded import server_binary
+from tests.support.service import ADMIN_KEY
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / "results.md"
@@ -112,6 +116,12 @@ BATCH = (
     f" with {LINKS_PER_BATCH_MESSAGE} links)"
 )
 UNTRACKED_2W = "service: untracked tap, 2 workers"
+# The same taps on an org's own domain and on the default one, in interleaved rounds: the
+# figures are their medians, so that a noisy moment of the machine skews neither alone.
+BRANDED_DOMAIN = "go.bench.example"
+BRANDED = "service: untracked tap, branded domain"
+DEFAULT_DOMAIN = "service: untracked tap, default domain"
+DOMAIN_ROUNDS = 3
 
 
 class BenchError(HarnessError):
@@ -429,6 +439,54 @@ def service_load(
             f"{tail(service.log, 5)}"
         )
     return result
+
+
+def give_domain(service: Service, domain: str) -> None:
+    """Make `domain` the bench org's own: its links are issued there from now on."""
+    response = httpx.put(
+        f"{service.base_url}/v1/admin/orgs/{ORG}",
+        json={"domains": [domain]},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10,
+    )
+    if response.status_code != 200:
+        raise BenchError(f"setting the org's domain: {response.status_code} {response.text}")
+
+
+def median_result(name: str, rounds: Sequence[RunResult]) -> RunResult:
+    """One result of several rounds: the median of each figure, the sum of the errors."""
+
+    def middle(values: Sequence[float | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return statistics.median(known) if known else None
+
+    return RunResult(
+        name,
+        statistics.median(result.rate for result in rounds),
+        middle([result.p50_ms for result in rounds]),
+        middle([result.p99_ms for result in rounds]),
+        sum(result.errors for result in rounds),
+        note="; ".join(result.note for result in rounds if result.note),
+    )
+
+
+def domain_rounds(
+    bench: Bench, service: Service, default_paths: str, stream: Stream, directory: Path
+) -> None:
+    """Untracked taps on codes of the org's branded domain (sent with that Host) and on
+    codes of the default one, in DOMAIN_ROUNDS interleaved rounds; records their medians."""
+    give_domain(service, BRANDED_DOMAIN)
+    codes = seed(service, CODES, False, 2 * CODES)
+    paths = str(write_paths(directory / "branded.txt", tap_answers(codes)))
+    runs: dict[str, list[RunResult]] = {BRANDED: [], DEFAULT_DOMAIN: []}
+    for number in range(1, DOMAIN_ROUNDS + 1):
+        for name, args in ((BRANDED, [paths, BRANDED_DOMAIN]), (DEFAULT_DOMAIN, [default_paths])):
+            label = f"{name}, round {number}"
+            runs[name].append(service_load(bench, service, label, TAPS_SCRIPT, args, stream=stream))
+    for name, rounds in runs.items():
+        bench.results[name] = median_result(name, rounds)
+        shown = ", ".join(f"{result.rate:,.0f}" for result in rounds)
+        bench.notes.append(f"{name}: {shown} req/s in rounds 1 to {len(rounds)}")
 
 
 def scan_service_logs(bench: Bench) -> None:
@@ -797,6 +855,12 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
         _at_least(
             "2 workers vs 1 worker (untracked taps)", _ratio(bench, UNTRACKED_2W, UNTRACKED), 1.5
         ),
+        _at_least(
+            f"untracked tap on a branded domain vs on the default one (medians of "
+            f"{DOMAIN_ROUNDS} interleaved rounds)",
+            _ratio(bench, BRANDED, DEFAULT_DOMAIN),
+            0.95,
+        ),
     ]
 
 
@@ -827,7 +891,16 @@ def report(
         "| run | req/s | p50 | p99 | errors |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    order = [*REFERENCE_RUNS.values(), UNTRACKED, TRACKED, SHORTEN, BATCH, UNTRACKED_2W]
+    order = [
+        *REFERENCE_RUNS.values(),
+        UNTRACKED,
+        TRACKED,
+        SHORTEN,
+        BATCH,
+        DEFAULT_DOMAIN,
+        BRANDED,
+        UNTRACKED_2W,
+    ]
     for name in order:
         result = bench.results.get(name)
         if result is None:
@@ -932,6 +1005,9 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                 wanted = [[batch_links(n) for n in batch_numbers(c)] for c in range(BATCH_CLIENTS)]
                 check_shortened(bench, result, wanted)
             memory.rss = vm_rss(main_service.process.pid)
+            # Last on this service: once the org has a domain, its links are issued there.
+            with bench.step(BRANDED):
+                domain_rounds(bench, main_service, untracked_paths, no_clicks, directory)
 
         if args.workers_check:
             with (

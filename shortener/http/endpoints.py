@@ -783,8 +783,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Follow a short link",
         "The recipient's tap on a short link. A tracked code records a `click` interaction "
         "before the redirect is sent; taps by link-preview fetchers and crawlers are recorded "
-        "with `bot` true.",
-        lambda base_url: {302: _redirect_answer("The code is live: go to the original link.")},
+        "with `bot` true. On a host that is an org's domain only that org's codes resolve: "
+        "another org's is `404`, as if never issued. Where the org has a `fallback_url`, its "
+        "expired and disabled codes, and unknown codes on its domains, redirect there instead.",
+        lambda base_url: {
+            302: _redirect_answer(
+                "The code is live: go to the original link (or to the org's `fallback_url`)."
+            )
+        },
         errors=(
             errors.CODE_UNKNOWN,
             errors.CODE_EXPIRED,
