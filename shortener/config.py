@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     metrics_key: str | None = None
     org_shorten_limit_per_minute: int = Field(default=0, ge=0)
     blocked_destinations: Annotated[frozenset[str], NoDecode] = DEFAULT_BLOCKED_DESTINATIONS
+    webhook_allow_private: bool = False
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=86_400)
+    webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    webhook_delivery: bool = True
 
     @field_validator("redis_url")
     @classmethod

@@ -9,6 +9,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -34,6 +35,22 @@ CLICKS = Counter(
     "shortener_clicks_total", "Interactions recorded, by who made them.", ["type", "visitor"]
 )
 REDIS_ERRORS = Counter("shortener_redis_errors_total", "Store calls that failed or timed out.")
+WEBHOOK_ATTEMPTS = Counter(
+    "shortener_webhook_attempts_total",
+    "Webhook delivery attempts, by result: delivered, failed (to be retried), given_up.",
+    ["result"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "shortener_webhook_seconds",
+    "Time a webhook delivery attempt took, whatever its result.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+WEBHOOK_BACKLOG = Gauge(
+    "shortener_webhook_backlog",
+    "Events not yet delivered to a webhook endpoint (nor given up).",
+    ["org", "endpoint"],
+    multiprocess_mode="max",
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

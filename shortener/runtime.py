@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from shortener.config import Settings
 from shortener.domain.codes import CodeCodec
+from shortener.domain.delivery import Deliverer
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.lookup import Lookup
 from shortener.domain.org_keys import OrgKeys
@@ -24,7 +25,9 @@ from shortener.domain.signing import LinkSigner
 from shortener.domain.takedown import Takedown
 from shortener.domain.tenancy import Tenancy
 from shortener.domain.tenants import TenancyWatch, Tenants
+from shortener.domain.webhooks import Webhooks
 from shortener.model import StoreUnavailable
+from shortener.outbound.webhooks import ATTEMPT_SECONDS, WebhookSender
 from shortener.store import embedded
 from shortener.store.connect import connect
 from shortener.store.store import Store
@@ -45,6 +48,7 @@ class Services:
     org_keys: OrgKeys
     tenants: Tenants
     takedown: Takedown
+    webhooks: Webhooks
 
 
 class Runtime:
@@ -123,6 +127,20 @@ class Runtime:
             org_keys=self.org_keys,
             tenants=tenants,
             takedown=Takedown(self.store, codec, self.clock),
+            webhooks=Webhooks(
+                self.store, allow_private=settings.webhook_allow_private, clock=self.clock
+            ),
+        )
+
+    def deliverer(self) -> Deliverer:
+        """What delivers webhook events from this process, when it does."""
+        settings = self.settings
+        return Deliverer(
+            self.store,
+            WebhookSender(allow_private=settings.webhook_allow_private),
+            backoff_seconds=settings.webhook_backoff_seconds,
+            max_attempts=settings.webhook_max_attempts,
+            clock=self.clock,
         )
 
 
@@ -131,7 +149,8 @@ async def open_runtime(
     settings: Settings, *, follow_tenancy: bool = False
 ) -> AsyncIterator[Runtime]:
     """Connect to the configured Redis (attaching to, or starting, the embedded one). With
-    `follow_tenancy`, the org keys and settings in memory follow the store while it is open."""
+    `follow_tenancy` (a serving process), the org keys and settings in memory follow the store
+    while it is open, and webhook events are delivered unless the settings turn that off."""
     server = None
     url = settings.redis_url
     cluster = settings.redis_cluster
@@ -148,18 +167,20 @@ async def open_runtime(
         except StoreUnavailable as error:
             log.warning("Redis does not answer yet (%s); serving 503 until it does", error)
         stop = asyncio.Event()
-        watcher = (
-            asyncio.create_task(runtime.tenancy_watch.keep_current(stop))
-            if follow_tenancy
-            else None
-        )
+        background: list[asyncio.Task[None]] = []
+        if follow_tenancy:
+            background.append(asyncio.create_task(runtime.tenancy_watch.keep_current(stop)))
+            if settings.webhook_delivery:
+                background.append(asyncio.create_task(runtime.deliverer().run(stop)))
         try:
             yield runtime
         finally:
             stop.set()
-            if watcher is not None:
-                watcher.cancel()
-                await asyncio.wait([watcher], timeout=settings.redis_timeout_seconds + 1)
+            if background:
+                # Deliveries under way get their attempt's time to finish and be recorded.
+                await asyncio.wait(background, timeout=ATTEMPT_SECONDS + 1)
+                for task in background:
+                    task.cancel()
     finally:
         await store.close()
         if server is not None:

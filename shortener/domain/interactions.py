@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shortener.domain.limits import MAX_PAGE, MAX_SCANNED_PER_PAGE
 from shortener.metrics import CLICKS
 from shortener.model import Interaction, InteractionType, StoredLink, Visitor
 from shortener.store.store import Store
@@ -44,6 +46,38 @@ class InteractionOut(BaseModel):
     campaign: str | None = Field(description="The campaign of the message; null if none.")
 
 
+@dataclass(frozen=True, slots=True)
+class InteractionFilter:
+    """What `GET /v1/interactions` may be narrowed to; a field left None narrows nothing."""
+
+    campaign: str | None = None
+    contact_id: str | None = None
+    message_id: str | None = None
+    type: InteractionType | None = None
+
+    def __bool__(self) -> bool:
+        values = (self.campaign, self.contact_id, self.message_id, self.type)
+        return any(value is not None for value in values)
+
+    def passes(self, item: Interaction) -> bool:
+        return (
+            (self.campaign is None or item.campaign == self.campaign)
+            and (self.contact_id is None or item.contact_id == self.contact_id)
+            and (self.message_id is None or item.message_id == self.message_id)
+            and (self.type is None or item.type is self.type)
+        )
+
+
+NO_FILTER = InteractionFilter()
+
+
+class Erasure(BaseModel):
+    interactions_erased: int = Field(description="Stored interactions that named the contact.")
+    links_erased: int = Field(
+        description="Link records that named the contact; they keep redirecting."
+    )
+
+
 class InteractionPage(BaseModel):
     interactions: list[InteractionOut]
     next: str | None = Field(description="Pass as `after` to read on from here.")
@@ -54,7 +88,7 @@ def _at(interaction_id: str) -> datetime:
     return datetime.fromtimestamp(int(interaction_id.split("-")[0]) / 1000, UTC)
 
 
-def _out(item: Interaction) -> InteractionOut:
+def interaction_out(item: Interaction) -> InteractionOut:
     return InteractionOut(
         id=item.id,
         type=item.type.value,
@@ -108,10 +142,50 @@ class ClickRecorder:
         CLICKS.labels(kind.value, visitor.value).inc()
         return interaction_id
 
-    async def page(self, org: str, after: str | None, limit: int) -> InteractionPage:
-        interactions = await self.store.read_interactions(org, after, limit)
-        last = interactions[-1].id if interactions else after
-        return InteractionPage(interactions=[_out(item) for item in interactions], next=last)
+    async def page(
+        self,
+        org: str,
+        after: str | None,
+        limit: int,
+        only: InteractionFilter = NO_FILTER,
+    ) -> InteractionPage:
+        """Up to `limit` interactions after the cursor that pass the filter, oldest first. A
+        filtered read looks through at most MAX_SCANNED_PER_PAGE interactions: its `next`
+        then says where to read on, however few it found."""
+        if not only:
+            found = await self.store.read_interactions(org, after, limit)
+            cursor = found[-1].id if found else after
+        else:
+            found, cursor, scanned = [], after, 0
+            while len(found) < limit and scanned < MAX_SCANNED_PER_PAGE:
+                chunk = await self.store.read_interactions(
+                    org, cursor, min(MAX_PAGE, MAX_SCANNED_PER_PAGE - scanned)
+                )
+                if not chunk:
+                    break
+                scanned += len(chunk)
+                for item in chunk:
+                    cursor = item.id
+                    if only.passes(item):
+                        found.append(item)
+                        if len(found) == limit:
+                            break
+        return InteractionPage(interactions=[interaction_out(item) for item in found], next=cursor)
+
+    async def erase(self, org: str, contact_id: str) -> Erasure:
+        """Erase the contact: its consent, every interaction that names it (with what is still
+        to be delivered of them), and its name in its link records, which keep redirecting.
+        Each webhook endpoint of the org is then sent a `contact.erased` event."""
+        erased, links = await self.store.erase_contact(org, contact_id)
+        endpoints = await self.store.webhooks(org)
+        entries = ["i" + entry for entry in erased]
+        for name in endpoints:
+            await self.store.settle(org, name, entries)
+        if endpoints:
+            await self.store.add_event(
+                org, {"t": "e", "p": contact_id, "ni": str(len(erased)), "nl": str(links)}
+            )
+        return Erasure(interactions_erased=len(erased), links_erased=links)
 
     async def set_consent(self, org: str, contact_id: str, tracking: bool) -> None:
         await self.store.set_consent(org, contact_id, tracking, int(self.clock() * 1000))

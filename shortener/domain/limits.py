@@ -37,3 +37,12 @@ MAX_FALLBACK_URL_LENGTH = 2048
 
 # The longest reason a takedown may give.
 MAX_TAKEDOWN_REASON_LENGTH = 500
+
+# Webhook endpoints: per org, the length of a name and of a URL.
+MAX_WEBHOOKS = 20
+MAX_WEBHOOK_URL_LENGTH = 2048
+# Failed events listed at most per call.
+MAX_FAILED_LISTED = 1000
+# Interactions one filtered read of `/v1/interactions` looks through at most: a filter that
+# matches few of them answers a short page and a cursor to read on from, never a long scan.
+MAX_SCANNED_PER_PAGE = 10_000

@@ -1,4 +1,5 @@
-"""`GET`/`PUT /v1/contacts/{contact_id}/consent`: a contact's tracking consent."""
+"""`GET`/`PUT /v1/contacts/{contact_id}/consent`: a contact's tracking consent; `DELETE
+/v1/contacts/{contact_id}`: its erasure."""
 
 from __future__ import annotations
 
@@ -32,3 +33,10 @@ async def get_consent(request: Request) -> Response:
     contact_id = _contact_id(request)
     services = await requests.services(request)
     return json_response(await services.recorder.consent(org, contact_id))
+
+
+async def erase_contact(request: Request) -> Response:
+    org = requests.org(request)
+    contact_id = _contact_id(request)
+    services = await requests.services(request)
+    return json_response(await services.recorder.erase(org, contact_id))

@@ -11,15 +11,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shortener.domain.interactions import Consent, InteractionPage
+from shortener.domain.interactions import Consent, Erasure, InteractionPage
 from shortener.domain.limits import (
     DEFAULT_PAGE,
     MAX_BATCH,
+    MAX_CAMPAIGN_LENGTH,
+    MAX_FAILED_LISTED,
     MAX_ID_LENGTH,
     MAX_LINKS_PER_BATCH,
     MAX_LINKS_PER_HTML,
     MAX_LINKS_PER_TEXT,
     MAX_PAGE,
+    MAX_SCANNED_PER_PAGE,
     MIN_PAGE,
 )
 from shortener.domain.lookup import LinkInfo
@@ -28,7 +31,26 @@ from shortener.domain.org_keys import KeyList, NewKey
 from shortener.domain.paths import OPEN_PIXEL, SHORT_LINK, TRACKED_LINK
 from shortener.domain.takedown import StoredMessage, TakedownRequest
 from shortener.domain.tenancy import Org, OrgChanges, OrgList
-from shortener.http import admin, contacts, errors, examples, interactions, links, messages, ops
+from shortener.domain.webhooks import (
+    EVENT_TYPES,
+    FailedEvents,
+    Replayed,
+    Webhook,
+    WebhookList,
+    WebhookRequest,
+    WebhookStatus,
+)
+from shortener.http import (
+    admin,
+    contacts,
+    errors,
+    examples,
+    interactions,
+    links,
+    messages,
+    ops,
+    webhooks,
+)
 from shortener.http import redirects as redirect_routes
 from shortener.http.errors import ApiError
 from shortener.http.openapi import (
@@ -70,6 +92,7 @@ _TAGS = [
     {"name": "tracking", "description": "Tracking consent, and the clicks and opens."},
     {"name": "redirects", "description": "What recipients' phones and mail apps fetch."},
     {"name": "ops", "description": "Health, readiness, metrics and link lookup."},
+    {"name": "webhooks", "description": "Events pushed to the org's endpoints, signed."},
     {"name": "admin", "description": "Orgs, their domains and keys; for admin keys only."},
 ]
 _BODY_ERRORS = (
@@ -154,6 +177,10 @@ _CODE_PARAMETER = path_parameter(
 
 _ORG_PARAMETER = path_parameter(
     "org", "The org's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
+)
+
+_WEBHOOK_NAME = path_parameter(
+    "name", "The endpoint's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
 )
 
 _KEY_ID_PARAMETER = path_parameter(
@@ -363,6 +390,151 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         authenticated=True,
     ),
     Endpoint(
+        "/v1/contacts/{contact_id}",
+        "DELETE",
+        contacts.erase_contact,
+        "eraseContact",
+        "tracking",
+        "Erase a contact (right to erasure)",
+        "Erases the contact's consent record, every stored interaction that names the contact "
+        "(and its deliveries still pending to webhooks), and the contact in its link records: "
+        "the links keep redirecting, and later taps on them are anonymous. Costs in proportion "
+        "to the contact's own data. Each webhook endpoint of the org then gets a "
+        "`contact.erased` event. Erasing a contact that left no trace answers zeros.",
+        lambda base_url: {
+            200: json_answer(
+                "What was erased.",
+                Erasure,
+                {"erased": example("A contact with a dozen clicks", dump(examples.erasure()))},
+            )
+        },
+        errors=(errors.CONTACT_ID,),
+        parameters=(_CONTACT,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks",
+        "GET",
+        webhooks.list_webhooks,
+        "listWebhooks",
+        "webhooks",
+        "List the org's webhook endpoints",
+        "Each endpoint with its `backlog` (events not yet delivered) and `failed` (events "
+        "given up on) counts.",
+        lambda base_url: {
+            200: json_answer(
+                "The org's endpoints.",
+                WebhookList,
+                {"one": example("One endpoint", dump(examples.webhook_list()))},
+            )
+        },
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks/{name}",
+        "PUT",
+        webhooks.put_webhook,
+        "putWebhook",
+        "webhooks",
+        "Create or change a webhook endpoint",
+        "Events of the types in `events` (of " + ", ".join(f"`{t}`" for t in EVENT_TYPES) + ") "
+        'that happen from now on are posted to `url` as JSON `{"type", "timestamp", '
+        '"data"}`, signed by the Standard Webhooks scheme (`webhook-id`, '
+        "`webhook-timestamp`, `webhook-signature`) with the endpoint's `secret`. Any 2xx "
+        "answer within 10 s is a delivery; anything else is retried after "
+        "`SHORTENER_WEBHOOK_BACKOFF_SECONDS`, doubling each time, with the same `webhook-id`, "
+        "up to `SHORTENER_WEBHOOK_MAX_ATTEMPTS` attempts; then the event is listed as failed. "
+        "Redirects are not followed. Interactions by bots go only with `include_bots`. A URL "
+        "that names or resolves to a loopback, private or link-local address is refused "
+        "unless the service allows them. Changing an endpoint keeps its secret.",
+        lambda base_url: {
+            200: json_answer(
+                "The endpoint, with its secret.",
+                Webhook,
+                {"crm": example("An endpoint for a CRM", dump(examples.webhook()))},
+            )
+        },
+        errors=(errors.WEBHOOK_NAME_INVALID, errors.WEBHOOK_URL_PRIVATE, errors.TOO_MANY_WEBHOOKS),
+        body=Body(
+            WebhookRequest,
+            "Where events go, and which ones.",
+            lambda: {"crm": example("A CRM's endpoint", request_dump(examples.webhook_request()))},
+        ),
+        parameters=(_WEBHOOK_NAME,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks/{name}",
+        "GET",
+        webhooks.get_webhook,
+        "getWebhook",
+        "webhooks",
+        "Read a webhook endpoint",
+        "The endpoint with its secret, `backlog` and `failed` counts.",
+        lambda base_url: {
+            200: json_answer(
+                "The endpoint.",
+                WebhookStatus,
+                {"crm": example("An endpoint", dump(examples.webhook_list().webhooks[0]))},
+            )
+        },
+        errors=(errors.WEBHOOK_UNKNOWN,),
+        parameters=(_WEBHOOK_NAME,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks/{name}",
+        "DELETE",
+        webhooks.delete_webhook,
+        "deleteWebhook",
+        "webhooks",
+        "Delete a webhook endpoint",
+        "Nothing more is sent to it, its pending and failed events included.",
+        lambda base_url: {204: {"description": "Deleted."}},
+        errors=(errors.WEBHOOK_UNKNOWN,),
+        parameters=(_WEBHOOK_NAME,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks/{name}/failed",
+        "GET",
+        webhooks.failed_events,
+        "listFailedWebhookEvents",
+        "webhooks",
+        "List the events given up on",
+        f"Oldest first, at most {MAX_FAILED_LISTED}: the events every attempt failed for.",
+        lambda base_url: {
+            200: json_answer(
+                "The failed events.",
+                FailedEvents,
+                {"one": example("One failed event", dump(examples.failed_events()))},
+            )
+        },
+        errors=(errors.WEBHOOK_UNKNOWN,),
+        parameters=(_WEBHOOK_NAME,),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/webhooks/{name}/replay",
+        "POST",
+        webhooks.replay,
+        "replayWebhookEvents",
+        "webhooks",
+        "Send the failed events again",
+        "Every failed event is scheduled again now, with its `webhook-id`, for a new round of "
+        "attempts.",
+        lambda base_url: {
+            200: json_answer(
+                "How many events were scheduled.",
+                Replayed,
+                {"one": example("One event", dump(examples.replayed()))},
+            )
+        },
+        errors=(errors.WEBHOOK_UNKNOWN,),
+        parameters=(_WEBHOOK_NAME,),
+        authenticated=True,
+    ),
+    Endpoint(
         "/v1/interactions",
         "GET",
         interactions.list_interactions,
@@ -371,7 +543,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Read clicks and opens",
         "The org's interactions, oldest first. Read on by passing `next` as `after`; when "
         "there is nothing new, `interactions` is empty and `next` stays where it was. `bot` "
-        "is true for link-preview fetchers, crawlers and scanners.",
+        "is true for link-preview fetchers, crawlers and scanners. The filters `campaign`, "
+        "`contact_id`, `message_id` and `type` narrow the page to the interactions that match "
+        f"all of them; a filtered read looks through at most {MAX_SCANNED_PER_PAGE} "
+        "interactions, so a page may hold fewer than `limit` (even none) while `next` moves "
+        "on: read on until `next` stops moving.",
         lambda base_url: {
             200: json_answer(
                 "A page of interactions.",
@@ -379,7 +555,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 {"click": example("One click by a person", dump(examples.interaction_page()))},
             )
         },
-        errors=(errors.CURSOR, errors.PAGE_LIMIT),
+        errors=(errors.CURSOR, errors.PAGE_LIMIT, errors.FILTER_INVALID),
         parameters=(
             query_parameter(
                 "after",
@@ -397,6 +573,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                     "maximum": MAX_PAGE,
                     "default": DEFAULT_PAGE,
                 },
+            ),
+            query_parameter(
+                "campaign",
+                "Only interactions of messages of this campaign.",
+                {"type": "string", "maxLength": MAX_CAMPAIGN_LENGTH},
+            ),
+            query_parameter(
+                "contact_id",
+                "Only interactions that name this contact.",
+                {"type": "string", "maxLength": MAX_ID_LENGTH},
+            ),
+            query_parameter(
+                "message_id",
+                "Only interactions of this message.",
+                {"type": "string", "maxLength": MAX_ID_LENGTH},
+            ),
+            query_parameter(
+                "type", "Only clicks, or only opens.", {"type": "string", "enum": ["click", "open"]}
             ),
         ),
         authenticated=True,

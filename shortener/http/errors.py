@@ -30,6 +30,7 @@ from shortener.domain.limits import (
 )
 from shortener.domain.org_keys import UnknownKey
 from shortener.domain.tenancy import DomainTaken, InvalidOrgId
+from shortener.domain.webhooks import InvalidWebhookName, PrivateWebhookUrl, TooManyWebhooks
 from shortener.http.problems import HTTPProblem
 from shortener.http.schemas import InvalidLink, InvalidLinksProblem, Problem
 
@@ -232,6 +233,12 @@ CURSOR = ApiError(
     "after must be a cursor returned as 'next' by an earlier call",
     "`after` is not a cursor returned by this service.",
 )
+FILTER_INVALID = ApiError(
+    400,
+    "{name} must be {what}",
+    "A filter of `GET /v1/interactions` is not a value it can match.",
+    example={"name": "type", "what": "click or open"},
+)
 PAGE_LIMIT = ApiError(
     400,
     f"limit must be a whole number from {MIN_PAGE} to {MAX_PAGE}",
@@ -323,4 +330,32 @@ KEY_UNKNOWN = ApiError(
     "{reason}",
     "The org has no key of this id: it was never made, or was revoked.",
     example={"reason": UnknownKey("contoso", "k_0123456789abcdef")},
+)
+
+# Webhooks
+
+WEBHOOK_UNKNOWN = ApiError(
+    404,
+    "no webhook {name!r} of yours is stored",
+    "The org has no webhook endpoint of this name.",
+    example={"name": "crm"},
+)
+WEBHOOK_NAME_INVALID = ApiError(
+    422,
+    "{reason}",
+    "The path does not name a webhook: 1 to 64 of A-Z a-z 0-9 . _ -",
+    example={"reason": InvalidWebhookName("my hook")},
+)
+WEBHOOK_URL_PRIVATE = ApiError(
+    422,
+    "{reason}",
+    "The URL names, or resolves to, a loopback, private or link-local address, which the "
+    "service does not call (unless `SHORTENER_WEBHOOK_ALLOW_PRIVATE=1`).",
+    example={"reason": PrivateWebhookUrl("hooks.contoso.com", "10.0.0.7")},
+)
+TOO_MANY_WEBHOOKS = ApiError(
+    422,
+    "{reason}",
+    "The org has as many webhook endpoints as it may; delete one first.",
+    example={"reason": TooManyWebhooks()},
 )

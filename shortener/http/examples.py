@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from shortener.domain.errors import MessageConflict
-from shortener.domain.interactions import Consent, InteractionOut, InteractionPage
+from shortener.domain.interactions import Consent, Erasure, InteractionOut, InteractionPage
 from shortener.domain.lookup import LinkInfo
 from shortener.domain.messages import (
     Recipient,
@@ -23,6 +23,16 @@ from shortener.domain.paths import OPEN_PIXEL, TRACKED_LINK
 from shortener.domain.shortening import segment_info
 from shortener.domain.takedown import MessageLink, StoredMessage, TakedownRequest
 from shortener.domain.tenancy import Org, OrgChanges
+from shortener.domain.webhooks import (
+    FailedEvent,
+    FailedEvents,
+    Replayed,
+    Webhook,
+    WebhookList,
+    WebhookRequest,
+    WebhookStatus,
+    webhook_id,
+)
 from shortener.http import errors
 from shortener.http.problems import problem
 from shortener.http.schemas import BatchResult, ConsentRequest, MessageError
@@ -246,3 +256,54 @@ def new_key() -> NewKey:
 def key_list() -> KeyList:
     used = KEY_CREATED + timedelta(days=3)
     return KeyList(keys=[KeyInfo(key_id=KEY_ID, created_at=KEY_CREATED, last_used_at=used)])
+
+
+_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 (an example)
+_WEBHOOK_CREATED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def webhook_request() -> WebhookRequest:
+    return WebhookRequest(
+        url="https://hooks.contoso.com/shortener",
+        events=["interaction.click", "interaction.open", "contact.erased"],
+        include_bots=False,
+    )
+
+
+def webhook() -> Webhook:
+    request = webhook_request()
+    return Webhook(
+        name="crm",
+        url=request.url,
+        events=request.events,
+        include_bots=request.include_bots,
+        secret=_WEBHOOK_SECRET,
+        created_at=_WEBHOOK_CREATED,
+    )
+
+
+def webhook_list() -> WebhookList:
+    return WebhookList(webhooks=[WebhookStatus(**webhook().model_dump(), backlog=3, failed=1)])
+
+
+def failed_events() -> FailedEvents:
+    happened = datetime.fromtimestamp(int(CURSOR.split("-")[0]) / 1000, UTC)
+    return FailedEvents(
+        failed=[
+            FailedEvent(
+                webhook_id=webhook_id("i" + CURSOR),
+                type="interaction.click",
+                timestamp=happened,
+                attempts=10,
+                failed_at=happened + timedelta(hours=1, minutes=25),
+            )
+        ]
+    )
+
+
+def replayed() -> Replayed:
+    return Replayed(replayed=1)
+
+
+def erasure() -> Erasure:
+    return Erasure(interactions_erased=12, links_erased=3)

@@ -14,6 +14,7 @@ from shortener.domain.errors import (
     TooManyLinks,
 )
 from shortener.domain.tenancy import DomainTaken, InvalidOrgId
+from shortener.domain.webhooks import InvalidWebhookName, PrivateWebhookUrl, TooManyWebhooks
 from shortener.http import errors
 from shortener.http.problems import HTTPProblem
 from shortener.http.schemas import InvalidLink
@@ -27,6 +28,9 @@ _CATALOGUE: dict[type[Exception], errors.ApiError] = {
     ShortenLimitReached: errors.SHORTEN_LIMIT_REACHED,
     DomainTaken: errors.DOMAIN_TAKEN,
     InvalidOrgId: errors.ORG_ID_INVALID,
+    InvalidWebhookName: errors.WEBHOOK_NAME_INVALID,
+    PrivateWebhookUrl: errors.WEBHOOK_URL_PRIVATE,
+    TooManyWebhooks: errors.TOO_MANY_WEBHOOKS,
 }
 CALLER_ERRORS = tuple(_CATALOGUE)
 

@@ -22,6 +22,23 @@ Keys:
   "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
   flag alone in records written before the time was kept). The shared hash tag keeps both in
   one cluster slot, so the recorder reads consent and appends the interaction in one script.
+- `{o:ORG}:ev`: the org's stream of other events for its webhooks (`contact.erased`: t "e",
+  p contact id, ni and nl the interactions and links erased); `{o:ORG}:added`: how many
+  entries both streams were ever given, against which each endpoint's `read` counter says
+  how many it has not read yet.
+- `{o:ORG}:c:{CONTACT}`: list of what names the contact: "i" + interaction id, "l" + serial
+  (hex) of a link record, so that erasing a contact costs in proportion to its own data.
+  Lives as long as the longest-lived of them.
+- `{o:ORG}:wh`: hash endpoint name -> the endpoint as JSON (url, events, include_bots,
+  secret, created_at). Each endpoint has a consumer group `wh:{NAME}` on both streams, made
+  when the endpoint is, so that it gets the events from then on; pending entries of the
+  group are its deliveries not yet made, and survive a crash of whoever read them.
+  `{o:ORG}:wh:{NAME}:read`: entries the group has read; `:retry`: sorted set entry id ->
+  when its next attempt is due (ms), also the lease of an attempt under way; `:tries`: hash
+  entry id -> attempts made; `:failed`: sorted set entry id -> when it was given up (ms).
+  Given-up entries stay pending in the group until delivered by a replay.
+- `webhook-orgs`: set of orgs with webhook endpoints; `webhooks:version`: counter raised by
+  every change of an endpoint, so that delivering processes know when to read them again.
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 - `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
   the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
@@ -56,6 +73,8 @@ ORGS_KEY = "orgs"
 ORG_IDS_KEY = "org-ids"
 TENANCY_VERSION_KEY = "tenancy:version"
 API_KEYS_KEY = "api-keys"
+WEBHOOK_ORGS_KEY = "webhook-orgs"
+WEBHOOKS_VERSION_KEY = "webhooks:version"
 KEYS_USED_KEY = "api-keys:used"
 # The field of a block's link hash that holds the base URL its links were issued on; slot
 # fields are hex numbers. An org issuing on its own domain has the field of the prefix and its
@@ -97,6 +116,31 @@ def interactions_key(org: str) -> str:
 
 def consent_key(org: str) -> str:
     return f"{{o:{org}}}:consent"
+
+
+def events_key(org: str) -> str:
+    return f"{{o:{org}}}:ev"
+
+
+def added_key(org: str) -> str:
+    return f"{{o:{org}}}:added"
+
+
+def contact_index_key(org: str, contact_id: str) -> str:
+    return f"{{o:{org}}}:c:{contact_id}"
+
+
+def webhooks_key(org: str) -> str:
+    return f"{{o:{org}}}:wh"
+
+
+def webhook_group(name: str) -> str:
+    return f"wh:{name}"
+
+
+def webhook_key(org: str, name: str, part: str) -> str:
+    """One of an endpoint's keys: `read`, `retry`, `tries` or `failed`."""
+    return f"{{o:{org}}}:wh:{name}:{part}"
 
 
 def shorten_quota_key(org: str) -> str:

@@ -54,6 +54,11 @@ def interaction_code(kind: InteractionType) -> str:
     return _INTERACTION_CODES[kind]
 
 
+def encoded_id(value: str) -> str:
+    """An id (a contact's, a message's) as link records write it."""
+    return _quote_id(value)
+
+
 def _quote_id(value: str | None) -> str:
     # Most ids need no escaping, and a regex check is far cheaper than quote.
     if value is None:

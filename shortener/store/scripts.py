@@ -85,7 +85,9 @@ return value
 
 # Consent is read at the moment of the interaction: one who has opted out since the
 # message was sent leaves an interaction with nothing that points back to them. The campaign
-# stays either way: it names a journey, not a person.
+# stays either way: it names a journey, not a person. An interaction that names its contact is
+# added to the contact's index (KEYS[4], kept ARGV[10] ms at least), and every one is counted
+# (KEYS[3]) for the webhooks' backlog.
 RECORD = """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
 if ARGV[9] ~= '' then
@@ -96,13 +98,22 @@ local consent = false
 if contact ~= '' then
   consent = redis.call('HGET', KEYS[1], contact)
 end
-if not consent or string.sub(consent, 1, 1) ~= '0' then
+local named = not consent or string.sub(consent, 1, 1) ~= '0'
+if named then
   table.insert(fields, 'l'); table.insert(fields, ARGV[6])
   table.insert(fields, 'k'); table.insert(fields, ARGV[7])
   table.insert(fields, 'm'); table.insert(fields, ARGV[8])
   table.insert(fields, 'p'); table.insert(fields, contact)
 end
-return redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
+local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
+redis.call('INCR', KEYS[3])
+if named and contact ~= '' then
+  redis.call('RPUSH', KEYS[4], 'i' .. id)
+  if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[10]) then
+    redis.call('PEXPIRE', KEYS[4], ARGV[10])
+  end
+end
+return id
 """
 
 # A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
@@ -127,4 +138,61 @@ return ARGV[1]
 RELEASE_DOMAIN = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# Add ARGV[2..] to the list KEYS[1] (a contact's index), kept ARGV[1] ms at least.
+INDEX = """
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+"""
+
+# Take the contact ARGV[3] (as records write it) out of the link ARGV[1] of KEYS[1] where it is
+# the org ARGV[2]'s: the link keeps redirecting and names nobody. 1 if it did.
+ERASE_LINK_CONTACT = """
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+local parts = {}
+local start = 1
+while true do
+  local space = string.find(value, ' ', start, true)
+  if not space then
+    table.insert(parts, string.sub(value, start))
+    break
+  end
+  table.insert(parts, string.sub(value, start, space - 1))
+  start = space + 1
+end
+if parts[4] ~= ARGV[2] or parts[6] ~= ARGV[3] then return 0 end
+parts[6] = ''
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(parts, ' '))
+return 1
+"""
+
+# Lease up to ARGV[3] entries of a retry schedule (KEYS[1]) that are due by ARGV[1]: each is
+# pushed ARGV[2] ms ahead, so that no other process takes it while this one attempts it.
+LEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+end
+return due
+"""
+
+# An attempt at entry ARGV[1] failed: count it (KEYS[2]); after ARGV[2] attempts give it up
+# (KEYS[3], at ARGV[3] ms), else schedule the next one (KEYS[1]) ARGV[4] ms after ARGV[3],
+# doubled for each attempt before and scaled by the jitter ARGV[5]. Returns the attempts made
+# and 1 if it was given up.
+ATTEMPT_FAILED = """
+local tries = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+if tries >= tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+  return {tries, 1}
+end
+local delay = tonumber(ARGV[4]) * math.pow(2, tries - 1) * tonumber(ARGV[5])
+redis.call('ZADD', KEYS[1], math.floor(tonumber(ARGV[3]) + delay), ARGV[1])
+return {tries, 0}
 """

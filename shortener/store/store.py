@@ -45,10 +45,15 @@ from shortener.store.keys import (
     ORGS_KEY,
     TAP_COUNTERS,
     TENANCY_VERSION_KEY,
+    WEBHOOK_ORGS_KEY,
+    WEBHOOKS_VERSION_KEY,
+    added_key,
     consent_key,
+    contact_index_key,
     count_field,
     count_key,
     domain_key,
+    events_key,
     expiring_field,
     expiring_key,
     interactions_key,
@@ -59,6 +64,9 @@ from shortener.store.keys import (
     org_key,
     shorten_quota_key,
     takedown_key,
+    webhook_group,
+    webhook_key,
+    webhooks_key,
 )
 from shortener.store.records import (
     decode_consent,
@@ -68,12 +76,15 @@ from shortener.store.records import (
     encode_consent,
     encode_link,
     encode_takedown,
+    encoded_id,
     interaction_code,
     kind_codes,
     text,
 )
 
 T = TypeVar("T")
+# Interactions deleted, or link records changed, per round trip of an erasure.
+ERASE_CHUNK = 500
 
 EXPIRING_FLUSH_SECONDS = 1.0
 # Hours of the expiry index read per round trip, each round trip with its own deadline.
@@ -154,6 +165,10 @@ class Store:
         self._release_domain = redis.register_script(scripts.RELEASE_DOMAIN)
         self._disable = redis.register_script(scripts.DISABLE)
         self._read_link = redis.register_script(scripts.READ_LINK)
+        self._index = redis.register_script(scripts.INDEX)
+        self._erase_link_contact = redis.register_script(scripts.ERASE_LINK_CONTACT)
+        self._lease_due = redis.register_script(scripts.LEASE_DUE)
+        self._attempt_failed = redis.register_script(scripts.ATTEMPT_FAILED)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (
@@ -163,6 +178,10 @@ class Store:
             self._take_quota,
             self._disable,
             self._read_link,
+            self._index,
+            self._erase_link_contact,
+            self._lease_due,
+            self._attempt_failed,
         )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
@@ -347,13 +366,23 @@ class Store:
             ("EVALSHA", save, 2, *keys, keep_ms, base_field, base_url, *fields)
             for keys, fields in by_block.items()
         ]
+        named: dict[tuple[str, str], list[str]] = {}
+        for message in messages:
+            for serial, link in message.links:
+                if link.contact_id is not None:
+                    named.setdefault((link.org, link.contact_id), []).append(f"l{serial:x}")
+        index = self._index.sha
+        commands += [
+            ("EVALSHA", index, 1, contact_index_key(org, contact), keep_ms, *entries)
+            for (org, contact), entries in named.items()
+        ]
         claims = [message.claim for message in messages if message.claim is not None]
         for claim in claims:
             key = message_key(claim.org, claim.message_id)
             commands.append(("SET", key, claim.payload, "NX", "PX", keep_ms))
             commands.append(("GET", key))
         replies = await self._pipelined_run(commands)
-        claim_replies = iter(replies[len(by_block) :])
+        claim_replies = iter(replies[len(by_block) + len(named) :])
         earlier: list[str | None] = []
         lost: list[int] = []
         for message in messages:
@@ -486,7 +515,13 @@ class Store:
             link.message_id or "",
             link.campaign or "",
         ]
-        keys = [consent_key(link.org), interactions_key(link.org)]
+        args.append(retain_ms)
+        keys = [
+            consent_key(link.org),
+            interactions_key(link.org),
+            added_key(link.org),
+            contact_index_key(link.org, link.contact_id or ""),
+        ]
         return text(await self._eval(self._record, keys, args))
 
     async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
@@ -592,3 +627,272 @@ class Store:
     async def mark_keys_used(self, used_ms: dict[str, int]) -> None:
         mapping: dict[str | bytes, str | bytes | int] = dict(used_ms.items())
         await self._call(self.redis.hset(KEYS_USED_KEY, mapping=mapping))  # type: ignore[arg-type]
+
+    # A contact's erasure
+
+    async def erase_contact(self, org: str, contact_id: str) -> tuple[list[str], int]:
+        """Delete every interaction that names the contact, take the contact out of its
+        link records and forget its consent, by the contact's index: in proportion to the
+        contact's own data. The ids of the interactions deleted, and the links changed."""
+        index = contact_index_key(org, contact_id)
+        entries = [text(entry) for entry in await self._call(self.redis.lrange(index, 0, -1))]
+        interaction_ids = list(dict.fromkeys(e[1:] for e in entries if e.startswith("i")))
+        serials = list(dict.fromkeys(int(e[1:], 16) for e in entries if e.startswith("l")))
+        erased: list[str] = []
+        for start in range(0, len(interaction_ids), ERASE_CHUNK):
+            chunk = interaction_ids[start : start + ERASE_CHUNK]
+            # XDEL says how many it found, not which: ask which are there first.
+            found = await self._pipelined_run(
+                [("XRANGE", interactions_key(org), entry, entry) for entry in chunk]
+            )
+            present = [entry for entry, reply in zip(chunk, found, strict=True) if reply]
+            if present:
+                await self._call(self.redis.xdel(interactions_key(org), *present))
+            erased += present
+        script = self._erase_link_contact.sha
+        contact = encoded_id(contact_id)
+        changed = 0
+        for start in range(0, len(serials), ERASE_CHUNK):
+            replies = await self._pipelined_run(
+                [
+                    ("EVALSHA", script, 1, link_key(serial), link_field(serial), org, contact)
+                    for serial in serials[start : start + ERASE_CHUNK]
+                ]
+            )
+            changed += sum(int(reply) for reply in replies)
+        await self._call(self.redis.hdel(consent_key(org), contact_id))
+        await self._call(self.redis.delete(index))
+        return erased, changed
+
+    async def add_event(self, org: str, fields: dict[str, str]) -> str:
+        """Append an event for the org's webhooks to its events stream; its id."""
+        mapping: dict[Any, Any] = dict(fields)
+        entry = await self._call(self.redis.xadd(events_key(org), mapping))
+        await self._call(self.redis.incr(added_key(org)))
+        return text(entry)
+
+    # Webhook endpoints
+
+    async def webhooks(self, org: str) -> dict[str, str]:
+        found = await self._call(self.redis.hgetall(webhooks_key(org)))
+        return {text(name): text(raw) for name, raw in found.items()}
+
+    async def webhook(self, org: str, name: str) -> str | None:
+        raw = await self._call(self.redis.hget(webhooks_key(org), name))
+        return None if raw is None else text(raw)
+
+    async def save_webhook(self, org: str, name: str, payload: str, *, new: bool) -> None:
+        """Store an endpoint; a new one gets its consumer groups, reading from now on."""
+        if new:
+            group = webhook_group(name)
+            for stream in (interactions_key(org), events_key(org)):
+                try:
+                    await self._call(self.redis.xgroup_create(stream, group, "$", mkstream=True))
+                except ResponseError as error:
+                    if "BUSYGROUP" not in str(error):
+                        raise
+            added = await self._call(self.redis.get(added_key(org)))
+            await self._call(self.redis.set(webhook_key(org, name, "read"), int(added or 0)))
+        await self._call(self.redis.hset(webhooks_key(org), name, payload))
+        await self._call(self.redis.sadd(WEBHOOK_ORGS_KEY, org))
+        await self._call(self.redis.incr(WEBHOOKS_VERSION_KEY))
+
+    async def delete_webhook(self, org: str, name: str) -> bool:
+        """Remove an endpoint with its groups and schedules; False if there was none."""
+        removed = await self._call(self.redis.hdel(webhooks_key(org), name))
+        if not removed:
+            return False
+        for stream in (interactions_key(org), events_key(org)):
+            with contextlib.suppress(ResponseError):
+                await self._call(self.redis.xgroup_destroy(stream, webhook_group(name)))
+        parts = ("read", "retry", "tries", "failed")
+        await self._call(self.redis.delete(*(webhook_key(org, name, part) for part in parts)))
+        if not await self._call(self.redis.hlen(webhooks_key(org))):
+            await self._call(self.redis.srem(WEBHOOK_ORGS_KEY, org))
+        await self._call(self.redis.incr(WEBHOOKS_VERSION_KEY))
+        return True
+
+    async def all_webhooks(self) -> dict[tuple[str, str], str]:
+        """Every org's endpoints, by (org, name)."""
+        orgs = sorted(text(org) for org in await self._call(self.redis.smembers(WEBHOOK_ORGS_KEY)))
+        found: dict[tuple[str, str], str] = {}
+        for org in orgs:
+            for name, raw in (await self.webhooks(org)).items():
+                found[(org, name)] = raw
+        return found
+
+    async def webhooks_version(self) -> int:
+        raw = await self._call(self.redis.get(WEBHOOKS_VERSION_KEY))
+        return 0 if raw is None else int(raw)
+
+    async def webhook_counts(self, org: str, name: str) -> tuple[int, int]:
+        """An endpoint's backlog (events not yet delivered nor given up) and failed events."""
+        group = webhook_group(name)
+        added, read = await self._call(
+            self.redis.mget(added_key(org), webhook_key(org, name, "read"))
+        )
+        pending = 0
+        for stream in (interactions_key(org), events_key(org)):
+            with contextlib.suppress(ResponseError):
+                summary = await self._call(self.redis.xpending(stream, group))
+                pending += int(summary["pending"])
+        failed = int(await self._call(self.redis.zcard(webhook_key(org, name, "failed"))))
+        unread = max(0, int(added or 0) - int(read or 0))
+        return unread + max(0, pending - failed), failed
+
+    # Webhook deliveries. An entry is named by its stream's letter and its id ("i…" for an
+    # interaction, "e…" for another event), in schedules and in the webhook-id.
+
+    def _stream(self, org: str, member: str) -> str:
+        return interactions_key(org) if member.startswith("i") else events_key(org)
+
+    async def read_new(
+        self, org: str, name: str, consumer: str, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries no process of the endpoint has read yet, now pending for `consumer`."""
+        streams = {interactions_key(org): ">", events_key(org): ">"}
+        replies: Any = await self._call(
+            self.redis.xreadgroup(webhook_group(name), consumer, streams, count=count)  # type: ignore[arg-type]
+        )
+        found: list[tuple[str, dict[str, str]]] = []
+        for stream, entries in replies or []:
+            letter = "i" if text(stream) == interactions_key(org) else "e"
+            for entry, fields in entries:
+                decoded = {text(k): text(v) for k, v in (fields or {}).items()}
+                found.append((letter + text(entry), decoded))
+        if found:
+            await self._call(self.redis.incrby(webhook_key(org, name, "read"), len(found)))
+        return found
+
+    async def entries(self, org: str, members: Sequence[str]) -> list[dict[str, str] | None]:
+        """The fields of each entry; None where it is gone (erased or trimmed)."""
+        replies = await self._pipelined_run(
+            [("XRANGE", self._stream(org, m), m[1:], m[1:]) for m in members]
+        )
+        found: list[dict[str, str] | None] = []
+        for reply in replies:
+            if not reply:
+                found.append(None)
+                continue
+            _, fields = reply[0]
+            found.append({text(k): text(v) for k, v in (fields or {}).items()})
+        return found
+
+    async def lease_due(
+        self, org: str, name: str, now_ms: int, lease_ms: int, count: int
+    ) -> list[str]:
+        """Retries due by now, each leased for `lease_ms` to this process."""
+        due = await self._eval(
+            self._lease_due, [webhook_key(org, name, "retry")], [now_ms, now_ms + lease_ms, count]
+        )
+        return [text(member) for member in due or []]
+
+    async def settle(self, org: str, name: str, members: Sequence[str]) -> None:
+        """Entries delivered (or not to be delivered): nothing of them is left to do."""
+        if not members:
+            return
+        group = webhook_group(name)
+        commands: list[Command] = [
+            ("XACK", self._stream(org, member), group, member[1:]) for member in members
+        ]
+        commands += [
+            ("ZREM", webhook_key(org, name, "retry"), *members),
+            ("ZREM", webhook_key(org, name, "failed"), *members),
+            ("HDEL", webhook_key(org, name, "tries"), *members),
+        ]
+        await self._pipelined_run(commands)
+
+    async def attempt_failed(
+        self,
+        org: str,
+        name: str,
+        member: str,
+        *,
+        now_ms: int,
+        backoff_ms: int,
+        max_attempts: int,
+        jitter: float,
+    ) -> tuple[int, bool]:
+        """Count a failed attempt and schedule the next one; the attempts made, and whether
+        the entry was given up."""
+        keys = [webhook_key(org, name, part) for part in ("retry", "tries", "failed")]
+        tries, gave_up = await self._eval(
+            self._attempt_failed, keys, [member, max_attempts, now_ms, backoff_ms, f"{jitter:.4f}"]
+        )
+        return int(tries), bool(int(gave_up))
+
+    async def claim_orphans(
+        self, org: str, name: str, consumer: str, min_idle_ms: int, count: int
+    ) -> list[str]:
+        """Entries read by a process that never settled nor scheduled them (it died in the
+        middle), idle for `min_idle_ms`: now this consumer's."""
+        group = webhook_group(name)
+        claimed: list[str] = []
+        for letter, stream in (("i", interactions_key(org)), ("e", events_key(org))):
+            try:
+                pending = await self._call(
+                    self.redis.xpending_range(
+                        stream, group, min="-", max="+", count=count, idle=min_idle_ms
+                    )
+                )
+            except ResponseError:
+                continue
+            ids = [text(item["message_id"]) for item in pending]
+            if not ids:
+                continue
+            scheduled = await self._pipelined_run(
+                [
+                    command
+                    for entry in ids
+                    for command in (
+                        ("ZSCORE", webhook_key(org, name, "retry"), letter + entry),
+                        ("ZSCORE", webhook_key(org, name, "failed"), letter + entry),
+                    )
+                ]
+            )
+            orphans = [
+                entry
+                for index, entry in enumerate(ids)
+                if scheduled[2 * index] is None and scheduled[2 * index + 1] is None
+            ]
+            if orphans:
+                taken = await self._call(
+                    self.redis.xclaim(
+                        stream, group, consumer, min_idle_ms, list[Any](orphans), justid=True
+                    )
+                )
+                claimed += [letter + text(entry) for entry in taken]
+        return claimed
+
+    async def failed_entries(self, org: str, name: str, limit: int) -> list[tuple[str, int, int]]:
+        """Given-up entries, oldest first: (entry, when given up in ms, attempts)."""
+        found: list[Any] = await self._call(
+            self.redis.zrange(webhook_key(org, name, "failed"), 0, limit - 1, withscores=True)
+        )
+        if not found:
+            return []
+        members = [text(pair[0]) for pair in found]
+        tries = await self._call(self.redis.hmget(webhook_key(org, name, "tries"), members))
+        return [
+            (member, int(pair[1]), int(attempts or 0))
+            for member, pair, attempts in zip(members, found, tries, strict=True)
+        ]
+
+    async def replay(self, org: str, name: str, now_ms: int) -> int:
+        """Schedule every given-up entry for a new round of attempts, due now."""
+        failed_key = webhook_key(org, name, "failed")
+        members = [text(m) for m in await self._call(self.redis.zrange(failed_key, 0, -1))]
+        if not members:
+            return 0
+        await self._pipelined_run(
+            [
+                (
+                    "ZADD",
+                    webhook_key(org, name, "retry"),
+                    *(x for m in members for x in (now_ms, m)),
+                ),
+                ("HDEL", webhook_key(org, name, "tries"), *members),
+                ("ZREM", failed_key, *members),
+            ]
+        )
+        return len(members)

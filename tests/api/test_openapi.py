@@ -13,7 +13,15 @@ from pydantic import BaseModel
 from starlette.routing import Route
 
 from shortener.config import Settings
-from shortener.domain import interactions, lookup, messages, org_keys, takedown, tenancy
+from shortener.domain import (
+    interactions,
+    lookup,
+    messages,
+    org_keys,
+    takedown,
+    tenancy,
+    webhooks,
+)
 from shortener.http import schemas
 from shortener.http.app import create_app
 from shortener.http.endpoints import openapi_document
@@ -79,7 +87,7 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    modules = (schemas, messages, lookup, interactions, tenancy, org_keys, takedown)
+    modules = (schemas, messages, lookup, interactions, tenancy, org_keys, takedown, webhooks)
     owner = next(m for m in modules if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref
@@ -183,7 +191,14 @@ def test_interactions_limit_is_1_to_1000_default_100(doc: dict[str, Any]) -> Non
     parameters = doc["paths"]["/v1/interactions"]["get"]["parameters"]
     limit = next(p for p in parameters if p["name"] == "limit")
     assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
-    assert {p["name"] for p in parameters} == {"after", "limit"}
+    assert {p["name"] for p in parameters} == {
+        "after",
+        "limit",
+        "campaign",
+        "contact_id",
+        "message_id",
+        "type",
+    }
 
 
 def test_tracked_link_parameters_may_be_cut_off(doc: dict[str, Any]) -> None:

@@ -1,0 +1,238 @@
+"""Webhook delivery: every org's events to each of its endpoints, at least once, never lost.
+
+Events are the entries of the org's streams (`Store`: interactions, and other events such as a
+contact's erasure), written before anything is answered. Each endpoint reads them through a
+consumer group of its own, so every process of the service shares the work and an entry read
+by a process that dies stays pending until another claims it. An attempt that fails is retried
+after the backoff, doubling each time (with jitter), until it is given up as failed; a replay
+schedules failed entries again. Each endpoint runs on its own, so a slow or dead one delays
+no other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shortener.domain.webhooks import Webhook, event_body, event_of, webhook_id
+from shortener.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_SECONDS
+from shortener.model import StoreUnavailable
+from shortener.outbound.webhooks import ATTEMPT_SECONDS, CONNECTIONS_PER_ENDPOINT, WebhookSender
+from shortener.store.store import Store
+
+log = logging.getLogger("shortener")
+
+# How often the endpoints are checked for changes, and an idle endpoint for new events.
+RELOAD_SECONDS = 1.0
+# An idle endpoint is polled less and less often, down to once a second; any work resets it.
+FIRST_IDLE_POLL_SECONDS = 0.05
+LAST_IDLE_POLL_SECONDS = 1.0
+# An attempt under way holds its entry this long; past it, another process may take it.
+LEASE_MS = int((ATTEMPT_SECONDS + 5) * 1000)
+# An entry read but neither settled nor scheduled for this long was read by a process that
+# died: attempts take at most ATTEMPT_SECONDS, and each read batch is attempted at once.
+ORPHAN_IDLE_MS = int((ATTEMPT_SECONDS + 2) * 1000)
+ORPHAN_SCAN_SECONDS = 2.0
+BACKLOG_SECONDS = 5.0
+# Entries taken at a time: as many as the endpoint's connections, so none waits for a slot
+# while it is held.
+BATCH = CONNECTIONS_PER_ENDPOINT
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    org: str
+    webhook: Webhook
+
+
+class EndpointDelivery:
+    """Delivers one endpoint's events from this process."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: WebhookSender,
+        endpoint: Endpoint,
+        *,
+        consumer: str,
+        backoff_seconds: float,
+        max_attempts: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.org = endpoint.org
+        self.webhook = endpoint.webhook
+        self.consumer = consumer
+        self.backoff_ms = int(backoff_seconds * 1000)
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self._orphans_scanned = 0.0
+        self._backlog_measured = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        idle_poll = FIRST_IDLE_POLL_SECONDS
+        while not stop.is_set():
+            try:
+                busy = await self.round()
+            except StoreUnavailable as error:
+                log.debug("webhook delivery paused: %s", error)
+                busy = False
+            except Exception:
+                log.exception("webhook delivery round failed")
+                busy = False
+            if busy:
+                idle_poll = FIRST_IDLE_POLL_SECONDS
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), idle_poll)
+            idle_poll = min(idle_poll * 2, LAST_IDLE_POLL_SECONDS)
+
+    async def round(self) -> bool:
+        """Attempt what is new, what is due again and what a dead process left; whether
+        there was anything."""
+        org, name = self.org, self.webhook.name
+        work: list[tuple[str, dict[str, str] | None]] = list(
+            await self.store.read_new(org, name, self.consumer, BATCH)
+        )
+        now = self.clock()
+        due = await self.store.lease_due(org, name, int(now * 1000), LEASE_MS, BATCH)
+        if now - self._orphans_scanned >= ORPHAN_SCAN_SECONDS:
+            self._orphans_scanned = now
+            due += await self.store.claim_orphans(org, name, self.consumer, ORPHAN_IDLE_MS, BATCH)
+        if due:
+            work += zip(due, await self.store.entries(org, due), strict=True)
+        if now - self._backlog_measured >= BACKLOG_SECONDS:
+            self._backlog_measured = now
+            backlog, _ = await self.store.webhook_counts(org, name)
+            WEBHOOK_BACKLOG.labels(org, name).set(backlog)
+        await asyncio.gather(*(self.attempt(entry, fields) for entry, fields in work))
+        return bool(work)
+
+    def wants(self, entry: str, fields: dict[str, str]) -> bool:
+        event = event_of(entry, fields)
+        if event.type not in self.webhook.events:
+            return False
+        return self.webhook.include_bots or not event.data.get("bot", False)
+
+    async def attempt(self, entry: str, fields: dict[str, str] | None) -> None:
+        org, name = self.org, self.webhook.name
+        if fields is None or not self.wants(entry, fields):
+            # Erased since it was read, or not an event this endpoint takes.
+            await self.store.settle(org, name, [entry])
+            return
+        body = event_body(event_of(entry, fields))
+        outcome = await self.sender.send(
+            self.webhook.url, self.webhook.secret, webhook_id(entry), body
+        )
+        WEBHOOK_SECONDS.observe(outcome.seconds)
+        if outcome.delivered:
+            WEBHOOK_ATTEMPTS.labels("delivered").inc()
+            await self.store.settle(org, name, [entry])
+            return
+        tries, gave_up = await self.store.attempt_failed(
+            org,
+            name,
+            entry,
+            now_ms=int(self.clock() * 1000),
+            backoff_ms=self.backoff_ms,
+            max_attempts=self.max_attempts,
+            jitter=random.uniform(0.75, 1.25),
+        )
+        WEBHOOK_ATTEMPTS.labels("given_up" if gave_up else "failed").inc()
+        # Names no person and holds no secret: the URL's host only, never its path or query.
+        log.warning(
+            "webhook delivery failed",
+            extra={
+                "fields": {
+                    "org": org,
+                    "endpoint": name,
+                    "host": self.sender.host_of(self.webhook.url),
+                    "webhook_id": webhook_id(entry),
+                    "attempt": tries,
+                    "given_up": gave_up,
+                    "status": outcome.status,
+                    "error": outcome.error,
+                }
+            },
+        )
+
+
+class Deliverer:
+    """Runs an `EndpointDelivery` for every endpoint of every org, following their changes."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: WebhookSender,
+        *,
+        backoff_seconds: float,
+        max_attempts: int,
+        consumer: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.backoff_seconds = backoff_seconds
+        self.max_attempts = max_attempts
+        self.consumer = consumer or consumer_name()
+        self.clock = clock
+        self._running: dict[tuple[str, str], tuple[str, asyncio.Event, asyncio.Task[None]]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        version: int | None = None
+        try:
+            while not stop.is_set():
+                try:
+                    current = await self.store.webhooks_version()
+                    if current != version:
+                        await self._follow(await self.store.all_webhooks())
+                        version = current
+                except StoreUnavailable as error:
+                    log.debug("webhook endpoints not read: %s", error)
+                except Exception:
+                    log.exception("webhook endpoints not read")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RELOAD_SECONDS)
+        finally:
+            await self._follow({})
+            await self.sender.close()
+
+    async def _follow(self, endpoints: dict[tuple[str, str], str]) -> None:
+        """Run one delivery per endpoint as stored now: stop the others, restart changed ones."""
+        gone = [key for key, (raw, _, _) in self._running.items() if endpoints.get(key) != raw]
+        stopped_urls = []
+        for key in gone:
+            raw, stopping, task = self._running.pop(key)
+            stopping.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task], timeout=ATTEMPT_SECONDS + 1)
+            stopped_urls.append(Webhook.model_validate_json(raw).url)
+        for key, raw in endpoints.items():
+            if key in self._running:
+                continue
+            endpoint = Endpoint(key[0], Webhook.model_validate_json(raw))
+            delivery = EndpointDelivery(
+                self.store,
+                self.sender,
+                endpoint,
+                consumer=self.consumer,
+                backoff_seconds=self.backoff_seconds,
+                max_attempts=self.max_attempts,
+                clock=self.clock,
+            )
+            stopping = asyncio.Event()
+            self._running[key] = (raw, stopping, asyncio.create_task(delivery.run(stopping)))
+        in_use = {Webhook.model_validate_json(raw).url for raw, _, _ in self._running.values()}
+        await self.sender.forget(url for url in stopped_urls if url not in in_use)

@@ -1,0 +1,1 @@
+"""Calls the service makes to others: webhook deliveries."""
