@@ -64,6 +64,7 @@ def _webhook_url(value: str) -> str:
 class WebhookRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {

@@ -46,7 +46,7 @@ def _filter(request: Request) -> InteractionFilter:
         if value is not None and len(value) > longest:
             raise errors.FILTER_INVALID(name=name, what=f"at most {longest} characters")
         values[name] = value
-    kind = query.get("type") or None
+    kind = query.get("type")
     if kind is not None and kind not in INTERACTION_TYPES:
         raise errors.FILTER_INVALID(name="type", what="click or open")
     return InteractionFilter(**values, type=None if kind is None else InteractionType(kind))

@@ -7,11 +7,18 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 
 # Not in `is_private` on every Python version, and as internal as the ranges that are.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
-# How long a check at configuration time waits for DNS; delivery checks again in any case.
+# How long a lookup waits for DNS; a name that does not answer in time resolves to nothing.
 RESOLVE_SECONDS = 3.0
+# Answers are kept this long (none: less long), so that a burst of calls to one endpoint, or of
+# changes to endpoints, asks DNS once rather than flooding the resolver, which then drops
+# queries and leaves lookups hanging.
+ANSWER_SECONDS = 30.0
+NO_ANSWER_SECONDS = 5.0
+MAX_ANSWERS_KEPT = 10_000
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -38,12 +45,27 @@ def literal_address(host: str) -> IPAddress | None:
         return None
 
 
+_answers: dict[tuple[str, int], tuple[float, list[IPAddress]]] = {}
+
+
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address `host` resolves to (the host itself if it is one); [] if it resolves to
     none within RESOLVE_SECONDS."""
     literal = literal_address(host)
     if literal is not None:
         return [literal]
+    now = time.monotonic()
+    kept = _answers.get((host, port))
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    addresses = await _lookup(host, port)
+    if len(_answers) >= MAX_ANSWERS_KEPT:
+        _answers.pop(next(iter(_answers)))
+    _answers[(host, port)] = (now + (ANSWER_SECONDS if addresses else NO_ANSWER_SECONDS), addresses)
+    return addresses
+
+
+async def _lookup(host: str, port: int) -> list[IPAddress]:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(RESOLVE_SECONDS):

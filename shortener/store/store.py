@@ -751,9 +751,15 @@ class Store:
     ) -> list[tuple[str, dict[str, str]]]:
         """Entries no process of the endpoint has read yet, now pending for `consumer`."""
         streams = {interactions_key(org): ">", events_key(org): ">"}
-        replies: Any = await self._call(
-            self.redis.xreadgroup(webhook_group(name), consumer, streams, count=count)  # type: ignore[arg-type]
-        )
+        try:
+            replies: Any = await self._call(
+                self.redis.xreadgroup(webhook_group(name), consumer, streams, count=count)  # type: ignore[arg-type]
+            )
+        except ResponseError as error:
+            if "NOGROUP" in str(error):
+                # The endpoint was deleted a moment ago; its delivery stops on the next reload.
+                return []
+            raise
         found: list[tuple[str, dict[str, str]]] = []
         for stream, entries in replies or []:
             letter = "i" if text(stream) == interactions_key(org) else "e"
@@ -856,11 +862,15 @@ class Store:
                 if scheduled[2 * index] is None and scheduled[2 * index + 1] is None
             ]
             if orphans:
-                taken = await self._call(
-                    self.redis.xclaim(
-                        stream, group, consumer, min_idle_ms, list[Any](orphans), justid=True
+                try:
+                    taken = await self._call(
+                        self.redis.xclaim(
+                            stream, group, consumer, min_idle_ms, list[Any](orphans), justid=True
+                        )
                     )
-                )
+                except ResponseError:
+                    # The endpoint, and its group, was deleted meanwhile.
+                    continue
                 claimed += [letter + text(entry) for entry in taken]
         return claimed
 

@@ -271,7 +271,18 @@ def _seed(
     put = httpx.put(f"{base_url}/v1/admin/orgs/org-b", json=branded, headers=service.ADMIN_AUTH)
     assert put.status_code == 200, put.text
     doomed = running.shorten("See https://example.com/d", message_id="m-hostile-doomed")
-    takedown = {"code": doomed["links"][0]["code"], "message_id": "m-hostile-doomed"}
+    takedown = {
+        "code": doomed["links"][0]["code"],
+        "message_id": "m-hostile-doomed",
+        "contact_id": "c-hostile-doomed",
+        "name": "hostile-doomed",
+    }
+    values["name"] = "hostile"
+    for name in ("hostile", "hostile-doomed"):
+        # A name that does not resolve: accepted, and never reached.
+        endpoint = {"url": f"https://{name}.invalid/hook"}
+        put = httpx.put(f"{base_url}/v1/webhooks/{name}", json=endpoint, headers=service.AUTH)
+        assert put.status_code == 200, put.text
     return values, query, takedown
 
 

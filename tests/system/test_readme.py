@@ -33,7 +33,7 @@ _VOLATILE = (
     (re.compile(r"/api/orgs/[A-Za-z0-9_-]+/"), "/api/orgs/<org>/"),
     (re.compile(r"digest=[A-Za-z0-9_-]+"), "digest=<digest>"),
 )
-_VOLATILE_FIELDS = {"id", "next", "key_id", "key", "ttl_seconds"}
+_VOLATILE_FIELDS = {"id", "next", "key_id", "key", "ttl_seconds", "secret"}
 
 
 @dataclass
