@@ -8,7 +8,8 @@ One run against one local `redis-server` (TCP on 127.0.0.1, no persistence):
 2. `shortener serve` with one worker: taps on untracked and on tracked codes, single
    shorten calls (wrk), and batch shortening from four concurrent clients; then, once its
    org has a branded domain, untracked taps on that domain and on the default one in
-   interleaved rounds;
+   interleaved rounds; tracked taps with and without a webhook endpoint (a local receiver
+   answering 204), interleaved, and how long the receiver waits for the last event;
 3. Redis memory per stored code and per interaction, on a flushed Redis;
 4. with `--workers-check`, the untracked taps again with two workers.
 
@@ -122,6 +123,15 @@ BRANDED_DOMAIN = "go.bench.example"
 BRANDED = "service: untracked tap, branded domain"
 DEFAULT_DOMAIN = "service: untracked tap, default domain"
 DOMAIN_ROUNDS = 3
+# Tracked taps with no webhook endpoint and with one (a local receiver answering 204), in
+# interleaved rounds; each round with an endpoint waits until the receiver has every event.
+WEBHOOK_OFF = "service: tracked tap, no webhook"
+WEBHOOK_ON = "service: tracked tap, webhook delivering"
+DELIVERY = "webhook delivery"
+DELIVERY_ROUNDS = 2
+DRAIN_LIMIT_SECONDS = 300
+# "Within a few seconds of the run's end."
+DRAIN_GOAL_SECONDS = 5
 
 
 class BenchError(HarnessError):
@@ -152,7 +162,11 @@ def running_service(
     redis_url: str, directory: Path, workers: int = 1
 ) -> contextlib.AbstractContextManager[Service]:
     name = f"the service ({workers} worker{'s' if workers > 1 else ''})"
-    return harness.running_service(redis_url, directory, ORG, workers=workers, name=name)
+    # The webhook receiver is on loopback.
+    settings = {"webhook_allow_private": "1"}
+    return harness.running_service(
+        redis_url, directory, ORG, workers=workers, name=name, settings=settings
+    )
 
 
 @contextlib.contextmanager
@@ -257,6 +271,8 @@ class Bench:
     results: dict[str, RunResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # After the last tap of a run with a webhook endpoint, until its receiver had every event.
+    drain_seconds: float | None = None
 
     def load(
         self,
@@ -487,6 +503,74 @@ def domain_rounds(
         bench.results[name] = median_result(name, rounds)
         shown = ", ".join(f"{result.rate:,.0f}" for result in rounds)
         bench.notes.append(f"{name}: {shown} req/s in rounds 1 to {len(rounds)}")
+
+
+def received_events(receiver: Server) -> int:
+    answer = httpx.get(f"{receiver.base_url}/count", timeout=10)
+    count: int = answer.json()["events"]
+    return count
+
+
+def set_webhook(service: Service, url: str | None) -> None:
+    """Give the org one endpoint at `url`, or none."""
+    headers = {"Authorization": f"Bearer {service.api_key}"}
+    path = f"{service.base_url}/v1/webhooks/bench"
+    if url is None:
+        answer = httpx.delete(path, headers=headers, timeout=10)
+    else:
+        answer = httpx.put(path, json={"url": url}, headers=headers, timeout=10)
+    if answer.status_code not in (200, 204):
+        raise BenchError(f"webhook endpoint: {answer.status_code} {answer.text}")
+    # Every worker reads its endpoints once a second.
+    time.sleep(1.5)
+
+
+def delivery_rounds(
+    bench: Bench,
+    service: Service,
+    tracked_paths: str,
+    clicks: Stream,
+    receiver: Server,
+) -> None:
+    """Tracked taps without and with a webhook endpoint, interleaved; with one, the time from
+    the end of the taps until the receiver has every event they recorded."""
+    runs: dict[str, list[RunResult]] = {WEBHOOK_OFF: [], WEBHOOK_ON: []}
+    rates: list[float] = []
+    drains: list[float] = []
+    for number in range(1, DELIVERY_ROUNDS + 1):
+        label = f"{WEBHOOK_OFF}, round {number}"
+        runs[WEBHOOK_OFF].append(
+            service_load(bench, service, label, TAPS_SCRIPT, [tracked_paths], stream=clicks)
+        )
+        set_webhook(service, f"{receiver.base_url}/hook")
+        before, length = received_events(receiver), clicks.settled_length()
+        label = f"{WEBHOOK_ON}, round {number}"
+        run = service_load(bench, service, label, TAPS_SCRIPT, [tracked_paths], stream=clicks)
+        runs[WEBHOOK_ON].append(run)
+        ended = time.monotonic()
+        recorded = clicks.settled_length() - length
+        while received_events(receiver) - before < recorded:
+            if time.monotonic() - ended > DRAIN_LIMIT_SECONDS:
+                got = received_events(receiver) - before
+                raise BenchError(
+                    f"the receiver got {got:,} of {recorded:,} events within "
+                    f"{DRAIN_LIMIT_SECONDS} s of the run's end"
+                )
+            time.sleep(0.1)
+        drain = time.monotonic() - ended
+        drains.append(drain)
+        rates.append(recorded / (bench.seconds + drain))
+        bench.notes.append(
+            f"{DELIVERY}, round {number}: {recorded:,} events, every one received "
+            f"{drain:.1f} s after the taps ended"
+        )
+        set_webhook(service, None)
+    for name, rounds in runs.items():
+        bench.results[name] = median_result(name, rounds)
+    bench.results[DELIVERY] = RunResult(
+        DELIVERY, statistics.median(rates), None, None, 0, unit="events/s"
+    )
+    bench.drain_seconds = statistics.median(drains)
 
 
 def scan_service_logs(bench: Bench) -> None:
@@ -821,6 +905,12 @@ def _at_least(what: str, value: float | None, target: float, unit: str = "x") ->
     return Goal(what, shown, f"≥ {target:,g}{unit}", value >= target)
 
 
+def _at_most_seconds(what: str, value: float | None, target: float) -> Goal:
+    if value is None:
+        return Goal(what, "not run", f"≤ {target:g} s", None)
+    return Goal(what, f"{value:.1f} s", f"≤ {target:g} s", value <= target)
+
+
 def _at_most_bytes(what: str, value: float | None, target: float) -> Goal:
     if value is None:
         return Goal(what, "not run", f"≤ {target:g} B", None)
@@ -854,6 +944,14 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
         _at_most_bytes("Redis memory per interaction", memory.interaction, 250),
         _at_least(
             "2 workers vs 1 worker (untracked taps)", _ratio(bench, UNTRACKED_2W, UNTRACKED), 1.5
+        ),
+        _at_least(
+            "tracked tap with a webhook delivering vs without (medians)",
+            _ratio(bench, WEBHOOK_ON, WEBHOOK_OFF),
+            0.85,
+        ),
+        _at_most_seconds(
+            "webhook backlog drained after the taps end", bench.drain_seconds, DRAIN_GOAL_SECONDS
         ),
         _at_least(
             f"untracked tap on a branded domain vs on the default one (medians of "
@@ -897,6 +995,9 @@ def report(
         TRACKED,
         SHORTEN,
         BATCH,
+        WEBHOOK_OFF,
+        WEBHOOK_ON,
+        DELIVERY,
         DEFAULT_DOMAIN,
         BRANDED,
         UNTRACKED_2W,
@@ -1005,6 +1106,11 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                 wanted = [[batch_links(n) for n in batch_numbers(c)] for c in range(BATCH_CLIENTS)]
                 check_shortened(bench, result, wanted)
             memory.rss = vm_rss(main_service.process.pid)
+            with (
+                bench.step(DELIVERY),
+                reference_app("receiver", redis_url, directory) as receiver,
+            ):
+                delivery_rounds(bench, main_service, tracked_paths, clicks, receiver)
             # Last on this service: once the org has a domain, its links are issued there.
             with bench.step(BRANDED):
                 domain_rounds(bench, main_service, untracked_paths, no_clicks, directory)

@@ -186,8 +186,10 @@ def running_service(
     log_name: str = "service-{port}.log",
     unanswered: str = f"within {START_SECONDS:.0f} s",
     log_lines: int = LOG_LINES,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Service]:
-    """`shortener serve` on `redis_url` with a fresh API key of `org`, up once /healthz is."""
+    """`shortener serve` on `redis_url` with a fresh API key of `org`, up once /healthz is;
+    `settings` are more SHORTENER_ settings (lowercase, without the prefix)."""
     port = free_port()
     api_key = f"{org}-{secrets.token_urlsafe(24)}"
     env = service_env(
@@ -196,6 +198,7 @@ def running_service(
         api_keys=f"{api_key}:{org}",
         signing_keys=f"1:{secrets.token_urlsafe(32)}",
         base_url=f"http://127.0.0.1:{port}",
+        **(settings or {}),
     )
     args = [*CLI, "serve", "--port", str(port), "--workers", str(workers)]
     log = directory / log_name.format(port=port)

@@ -6,7 +6,9 @@
 - `get`: one awaited redis-py `GET` of `ref:{code}` per request, then 302 to the stored URL;
 - `get-xadd`: the same `GET`, then one awaited `XADD`, then 302: a tracked tap done naively;
 - `pipelined`: the `GET`s that concurrent requests issue within one event-loop tick go to
-  Redis as one pipeline, then each gets its 302.
+  Redis as one pipeline, then each gets its 302;
+- `receiver`: a webhook receiver that answers every `POST` 204 and counts what it got:
+  `GET /count` answers `{"posts": N, "events": M}` (M: distinct `webhook-id`s).
 
 Each is served like the service: one uvicorn worker with uvloop and httptools, no access log.
 """
@@ -23,14 +25,14 @@ import redis.asyncio as aioredis
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 KEY_PREFIX = "ref:"
 STREAM_KEY = "ref:ix"
 POOL_SIZE = 64
 FIXED_TARGET = "https://shop.example.com/orders/00000000?utm_source=sms&cp=1"
-APPS = ("fixed", "get", "get-xadd", "pipelined")
+APPS = ("fixed", "get", "get-xadd", "pipelined", "receiver")
 
 Lookup = Callable[[str], Awaitable[bytes | None]]
 
@@ -82,7 +84,26 @@ class AutoPipeline:
                 future.set_result(value)
 
 
+def receiver_app() -> Starlette:
+    posts = 0
+    ids: set[str] = set()
+
+    async def receive(request: Request) -> Response:
+        nonlocal posts
+        await request.body()
+        posts += 1
+        ids.add(request.headers.get("webhook-id", ""))
+        return Response(status_code=204)
+
+    async def count(request: Request) -> Response:
+        return JSONResponse({"posts": posts, "events": len(ids - {""})})
+
+    return Starlette(routes=[Route("/hook", receive, methods=["POST"]), Route("/count", count)])
+
+
 def build_app(name: str, redis_url: str) -> Starlette:
+    if name == "receiver":
+        return receiver_app()
     if name == "fixed":
 
         async def fixed(request: Request) -> Response:
