@@ -18,10 +18,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shortener import delivery_process
 from shortener.config import (
     BASE_URL_ENV,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    ENV_PREFIX,
     Settings,
     SettingsError,
     is_wildcard,
@@ -65,6 +67,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # it outlives each of them; stopped once the last worker has finished.
         server = embedded.attach_or_start(settings.data_dir)
         print(f"Embedded Redis at {server.socket_path}", flush=True)
+    deliverer = None
+    if settings.webhook_delivery:
+        # One process delivers for all workers, at a lower priority than theirs; the workers,
+        # which read the same environment, leave deliveries to it.
+        deliverer = delivery_process.start(log_config())
+        os.environ[f"{ENV_PREFIX}WEBHOOK_DELIVERY"] = "0"
     try:
         uvicorn.run(
             "shortener.http.app:create_app",
@@ -86,6 +94,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=log_config(),
         )
     finally:
+        if deliverer is not None:
+            delivery_process.stop(deliverer)
         if server is not None:
             server.stop()
         if metrics_dir is not None:

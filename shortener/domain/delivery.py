@@ -117,7 +117,11 @@ class EndpointDelivery:
             self._backlog_measured = now
             backlog, _ = await self.store.webhook_counts(org, name)
             WEBHOOK_BACKLOG.labels(org, name).set(backlog)
-        await asyncio.gather(*(self.attempt(entry, fields) for entry, fields in work))
+        outcomes = await asyncio.gather(*(self.attempt(entry, fields) for entry, fields in work))
+        # Settled together: one round trip for the whole batch.
+        await self.store.settle(
+            org, name, [entry for (entry, _), done in zip(work, outcomes, strict=True) if done]
+        )
         return bool(work)
 
     def wants(self, entry: str, fields: dict[str, str]) -> bool:
@@ -126,12 +130,12 @@ class EndpointDelivery:
             return False
         return self.webhook.include_bots or not event.data.get("bot", False)
 
-    async def attempt(self, entry: str, fields: dict[str, str] | None) -> None:
+    async def attempt(self, entry: str, fields: dict[str, str] | None) -> bool:
+        """Attempt one entry; whether it is settled (delivered, or nothing to deliver)."""
         org, name = self.org, self.webhook.name
         if fields is None or not self.wants(entry, fields):
             # Erased since it was read, or not an event this endpoint takes.
-            await self.store.settle(org, name, [entry])
-            return
+            return True
         body = event_body(event_of(entry, fields))
         outcome = await self.sender.send(
             self.webhook.url, self.webhook.secret, webhook_id(entry), body
@@ -139,8 +143,7 @@ class EndpointDelivery:
         WEBHOOK_SECONDS.observe(outcome.seconds)
         if outcome.delivered:
             WEBHOOK_ATTEMPTS.labels("delivered").inc()
-            await self.store.settle(org, name, [entry])
-            return
+            return True
         tries, gave_up = await self.store.attempt_failed(
             org,
             name,
@@ -167,6 +170,7 @@ class EndpointDelivery:
                 }
             },
         )
+        return False
 
 
 class Deliverer:

@@ -6,6 +6,7 @@ that a name that changes its answer between a check and the call cannot slip pas
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -96,9 +97,14 @@ class Outcome:
     seconds: float
 
 
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)
+
+
 def signed_headers(secret: str, webhook_id: str, body: str, at: float) -> dict[str, str]:
     """The Standard Webhooks headers of a payload sent at `at`."""
-    signature = Webhook(secret).sign(webhook_id, datetime.fromtimestamp(at, UTC), body)
+    signature = _signer(secret).sign(webhook_id, datetime.fromtimestamp(at, UTC), body)
     return {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(at)),

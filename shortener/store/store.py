@@ -798,8 +798,11 @@ class Store:
         if not members:
             return
         group = webhook_group(name)
+        by_stream: dict[str, list[str]] = {}
+        for member in members:
+            by_stream.setdefault(self._stream(org, member), []).append(member[1:])
         commands: list[Command] = [
-            ("XACK", self._stream(org, member), group, member[1:]) for member in members
+            ("XACK", stream, group, *ids) for stream, ids in by_stream.items()
         ]
         commands += [
             ("ZREM", webhook_key(org, name, "retry"), *members),

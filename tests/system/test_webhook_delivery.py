@@ -4,6 +4,7 @@ delivered after a restart, and two workers deliver each event once."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections import Counter
@@ -18,6 +19,19 @@ from tests.support.receivers import Receiver
 from tests.support.redis_servers import RedisServer
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def delivery_env(redis_server: RedisServer, data_dir: Path) -> dict[str, str]:
@@ -70,6 +84,10 @@ async def test_an_event_read_before_a_kill_is_delivered_after_the_restart(
             receiver.hold = hold
             tap_each(running.base_url, codes)
             await receiver.wait_for(lambda events: len(events) >= 1, "a first attempt")
+            # The whole service at once, its delivery process with it, as a crash of the
+            # machine would: nothing gets to finish or record what it was doing.
+            for pid in children_of(running.process.pid):
+                os.kill(pid, signal.SIGKILL)
             running.process.send_signal(signal.SIGKILL)
             running.process.wait(10)
         receiver.stop()
