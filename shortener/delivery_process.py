@@ -20,7 +20,7 @@ from shortener.runtime import open_runtime
 log = logging.getLogger("shortener")
 
 # Added to the process's niceness: below the workers, so that a tap never waits for it.
-NICENESS = 10
+NICENESS = 19
 # How often it checks that `shortener serve` is still there, so that it never outlives it.
 PARENT_CHECK_SECONDS = 1.0
 # A delivery under way gets this long to finish when the service stops.

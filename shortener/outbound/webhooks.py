@@ -25,7 +25,7 @@ ATTEMPT_SECONDS = 10.0
 # Of an answer, only this much is read: receivers say little, and a flood must not fill memory.
 MAX_ANSWER_BYTES = 16_384
 # Requests in flight to one endpoint at most.
-CONNECTIONS_PER_ENDPOINT = 32
+CONNECTIONS_PER_ENDPOINT = 8
 USER_AGENT = "shortener-webhooks/1"
 
 
