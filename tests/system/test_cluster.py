@@ -36,6 +36,7 @@ from tests.support.apps import (
     shorten,
     start_of_second,
 )
+from tests.support.receivers import Receiver
 from tests.support.redis_cluster import ClusterServer, LocalCluster, wait_until
 from tests.support.redis_servers import free_port
 
@@ -296,6 +297,31 @@ async def test_branded_domains_fallback_and_the_abuse_desk(client: httpx.AsyncCl
         "disabled",
         links["org-b"]["short_url"],
     )
+
+
+async def test_webhooks_and_erasure(open_app: Opener) -> None:
+    client = await open_app(webhook_allow_private=True, webhook_backoff_seconds=0.2)
+    receiver = Receiver().start()
+    try:
+        put = await client.put("/v1/webhooks/crm", json={"url": receiver.url}, headers=AUTH)
+        assert put.status_code == 200, put.text
+        secret = put.json()["secret"]
+        link = (await shorten(client, body="https://shop.example.com/w", recipient=CONSENTED))[
+            "links"
+        ][0]
+        assert (await tap(client, link["code"])).status_code == 302
+        (got,) = await receiver.wait_for(lambda events: len(events) >= 1, "the click")
+        assert got.verified(secret)["data"]["contact_id"] == CONSENTED["contact_id"]
+        contact = CONSENTED["contact_id"]
+        erased = await client.delete(f"/v1/contacts/{contact}", headers=AUTH)
+        assert erased.json() == {"interactions_erased": 1, "links_erased": 1}
+        events = await receiver.wait_for(lambda events: len(events) >= 2, "the erasure")
+        assert events[1].verified(secret)["type"] == "contact.erased"
+        assert (await interactions(client)) == []
+        listed = (await client.get("/v1/webhooks", headers=AUTH)).json()["webhooks"]
+        assert (listed[0]["backlog"], listed[0]["failed"]) == (0, 0)
+    finally:
+        receiver.stop()
 
 
 async def test_readyz(client: httpx.AsyncClient) -> None:
