@@ -5,9 +5,11 @@ other, refused private addresses, and erasure."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
+from shortener.domain.webhooks import Webhook
+from shortener.outbound.addresses import is_public
 from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, PHONE, relative, shorten
 from tests.support.receivers import Received, Receiver
 
@@ -419,3 +423,52 @@ def readme_receiver(secret: str) -> Callable[[bytes, dict[str, str]], dict[str, 
     exec(block.replace('"whsec_..."', repr(secret)), namespace)  # noqa: S102
     receive: Callable[[bytes, dict[str, str]], dict[str, Any]] = namespace["receive"]
     return receive
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery(
+    client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    """An endpoint whose name turned private after it was checked (stored here directly, as
+    DNS rebinding would leave it) is never called."""
+    runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+    webhook = Webhook(
+        name="rebound",
+        url=receiver.url.replace("127.0.0.1", "localhost"),
+        events=["interaction.click"],
+        include_bots=False,
+        secret="whsec_" + "A" * 32,
+        created_at=datetime.now(UTC),
+    )
+    await runtime.store.save_webhook("org-a", "rebound", webhook.model_dump_json(), new=True)
+    await tap(client, (await tracked_link(client))["short_url"])
+    for _ in range(100):
+        status = (await client.get("/v1/webhooks/rebound", headers=AUTH)).json()
+        if status["backlog"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.5)
+    assert receiver.events() == []
+    assert (await client.get("/v1/webhooks/rebound", headers=AUTH)).json()["backlog"] == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),  # noqa: S104 (an address checked, not bound)
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("224.0.0.1", False),
+    ],
+)
+def test_which_addresses_are_public(address: str, public: bool) -> None:
+    assert is_public(ipaddress.ip_address(address)) is public
