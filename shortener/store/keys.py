@@ -26,9 +26,13 @@ Keys:
   p contact id, ni and nl the interactions and links erased); `{o:ORG}:added`: how many
   entries both streams were ever given, against which each endpoint's `read` counter says
   how many it has not read yet.
-- `{o:ORG}:c:{CONTACT}`: list of what names the contact: "i" + interaction id, "l" + serial
-  (hex) of a link record, so that erasing a contact costs in proportion to its own data.
-  Lives as long as the longest-lived of them.
+- `{o:ORG}:cb:{BUCKET}`: the contact index, hash contact id -> what names the contact, space
+  separated: "i" + interaction id, "l" + serial (hex) of a link record; so that erasing a
+  contact costs in proportion to its own data. Contacts are spread over CONTACT_BUCKETS
+  buckets, small enough to stay listpack-encoded (a few bytes a contact, where a key of its
+  own costs a couple of hundred). A contact whose field grew long goes on in
+  `{o:ORG}:c:{CONTACT}`, a list of its own. Each lives as long as the longest-lived of its
+  entries.
 - `{o:ORG}:wh`: hash endpoint name -> the endpoint as JSON (url, events, include_bots,
   secret, created_at). Each endpoint has a consumer group `wh:{NAME}` on both streams, made
   when the endpoint is, so that it gets the events from then on; pending entries of the
@@ -63,6 +67,8 @@ Cluster, where each slot lives on one master.
 """
 
 from __future__ import annotations
+
+import zlib
 
 from shortener.model import Visitor
 from shortener.store.serials import block_of, slot_in_block
@@ -126,7 +132,17 @@ def added_key(org: str) -> str:
     return f"{{o:{org}}}:added"
 
 
+# Buckets of an org's contact index: a thousand contacts or fewer each up to a million contacts.
+CONTACT_BUCKETS = 1024
+
+
+def contact_bucket_key(org: str, contact_id: str) -> str:
+    bucket = zlib.crc32(contact_id.encode("utf-8", "surrogatepass")) % CONTACT_BUCKETS
+    return f"{{o:{org}}}:cb:{bucket}"
+
+
 def contact_index_key(org: str, contact_id: str) -> str:
+    """The list a contact's index goes on in once its field of the bucket grew long."""
     return f"{{o:{org}}}:c:{contact_id}"
 
 

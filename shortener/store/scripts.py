@@ -1,5 +1,8 @@
 """The Lua scripts of the store: each does in one round trip what needs to happen at once."""
 
+# A contact's index field grows to this many bytes before its entries go to a list of its own.
+INDEX_FIELD_BYTES = 512
+
 # HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
 # shrinking it keeps links written earlier with a longer lifetime alive. The block's tap counts
 # (KEYS[2], once there are any) are stretched with it, so they live as long as their links.
@@ -83,12 +86,37 @@ end
 return value
 """
 
+# Note `entry` in the index of the contact `contact`: its field of the bucket hash `bucket` while
+# that stays short (a listpack hash keeps thousands of contacts in little memory), else its own
+# list `overflow`, so that a contact with many entries never makes an append copy a long value.
+# Each key is kept `keep_ms` at least.
+_NOTE_IN_INDEX = """
+local function note(bucket, overflow, contact, entry, keep_ms)
+  local value = redis.call('HGET', bucket, contact)
+  if not value then
+    redis.call('HSET', bucket, contact, entry)
+  elseif #value + #entry < INDEX_FIELD_BYTES then
+    redis.call('HSET', bucket, contact, value .. ' ' .. entry)
+  else
+    redis.call('RPUSH', overflow, entry)
+    if redis.call('PTTL', overflow) < keep_ms then
+      redis.call('PEXPIRE', overflow, keep_ms)
+    end
+  end
+  if redis.call('PTTL', bucket) < keep_ms then
+    redis.call('PEXPIRE', bucket, keep_ms)
+  end
+end
+""".replace("INDEX_FIELD_BYTES", str(INDEX_FIELD_BYTES))
+
 # Consent is read at the moment of the interaction: one who has opted out since the
 # message was sent leaves an interaction with nothing that points back to them. The campaign
 # stays either way: it names a journey, not a person. An interaction that names its contact is
-# added to the contact's index (KEYS[4], kept ARGV[10] ms at least), and every one is counted
-# (KEYS[3]) for the webhooks' backlog.
-RECORD = """
+# added to the contact's index (KEYS[4] and KEYS[5], kept ARGV[10] ms at least), and every one
+# is counted (KEYS[3]) for the webhooks' backlog.
+RECORD = (
+    _NOTE_IN_INDEX
+    + """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
 if ARGV[9] ~= '' then
   table.insert(fields, 'g'); table.insert(fields, ARGV[9])
@@ -108,13 +136,11 @@ end
 local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields))
 redis.call('INCR', KEYS[3])
 if named and contact ~= '' then
-  redis.call('RPUSH', KEYS[4], 'i' .. id)
-  if redis.call('PTTL', KEYS[4]) < tonumber(ARGV[10]) then
-    redis.call('PEXPIRE', KEYS[4], ARGV[10])
-  end
+  note(KEYS[4], KEYS[5], contact, 'i' .. id, tonumber(ARGV[10]))
 end
 return id
 """
+)
 
 # A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
 # ARGV[3] followed by the org), or else the block's (field ARGV[2]). Empty when there is no link.
@@ -140,14 +166,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-# Add ARGV[2..] to the list KEYS[1] (a contact's index), kept ARGV[1] ms at least.
-INDEX = """
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 2))
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+# Note ARGV[3..] in the index of the contact ARGV[2] (KEYS[1] and KEYS[2], see _NOTE_IN_INDEX),
+# kept ARGV[1] ms at least.
+INDEX = (
+    _NOTE_IN_INDEX
+    + """
+for i = 3, #ARGV do
+  note(KEYS[1], KEYS[2], ARGV[2], ARGV[i], tonumber(ARGV[1]))
 end
 return 1
 """
+)
 
 # Take the contact ARGV[3] (as records write it) out of the link ARGV[1] of KEYS[1] where it is
 # the org ARGV[2]'s: the link keeps redirecting and names nobody. 1 if it did.

@@ -49,6 +49,7 @@ from shortener.store.keys import (
     WEBHOOKS_VERSION_KEY,
     added_key,
     consent_key,
+    contact_bucket_key,
     contact_index_key,
     count_field,
     count_key,
@@ -373,7 +374,16 @@ class Store:
                     named.setdefault((link.org, link.contact_id), []).append(f"l{serial:x}")
         index = self._index.sha
         commands += [
-            ("EVALSHA", index, 1, contact_index_key(org, contact), keep_ms, *entries)
+            (
+                "EVALSHA",
+                index,
+                2,
+                contact_bucket_key(org, contact),
+                contact_index_key(org, contact),
+                keep_ms,
+                contact,
+                *entries,
+            )
             for (org, contact), entries in named.items()
         ]
         claims = [message.claim for message in messages if message.claim is not None]
@@ -520,6 +530,7 @@ class Store:
             consent_key(link.org),
             interactions_key(link.org),
             added_key(link.org),
+            contact_bucket_key(link.org, link.contact_id or ""),
             contact_index_key(link.org, link.contact_id or ""),
         ]
         return text(await self._eval(self._record, keys, args))
@@ -634,8 +645,10 @@ class Store:
         """Delete every interaction that names the contact, take the contact out of its
         link records and forget its consent, by the contact's index: in proportion to the
         contact's own data. The ids of the interactions deleted, and the links changed."""
-        index = contact_index_key(org, contact_id)
-        entries = [text(entry) for entry in await self._call(self.redis.lrange(index, 0, -1))]
+        index, bucket = contact_index_key(org, contact_id), contact_bucket_key(org, contact_id)
+        field = await self._call(self.redis.hget(bucket, contact_id))
+        more = await self._call(self.redis.lrange(index, 0, -1))
+        entries = (text(field).split(" ") if field else []) + [text(entry) for entry in more]
         interaction_ids = list(dict.fromkeys(e[1:] for e in entries if e.startswith("i")))
         serials = list(dict.fromkeys(int(e[1:], 16) for e in entries if e.startswith("l")))
         erased: list[str] = []
@@ -661,6 +674,7 @@ class Store:
             )
             changed += sum(int(reply) for reply in replies)
         await self._call(self.redis.hdel(consent_key(org), contact_id))
+        await self._call(self.redis.hdel(bucket, contact_id))
         await self._call(self.redis.delete(index))
         return erased, changed
 

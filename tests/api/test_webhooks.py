@@ -472,3 +472,20 @@ async def test_a_name_that_resolves_to_loopback_is_refused_at_delivery(
 )
 def test_which_addresses_are_public(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+async def test_erasing_a_contact_with_more_entries_than_its_index_field_holds(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    from shortener.store.scripts import INDEX_FIELD_BYTES
+
+    link = await tracked_link(client)
+    # Each interaction id is over 15 characters: these outgrow the contact's field.
+    taps = INDEX_FIELD_BYTES // 15 + 10
+    for _ in range(taps):
+        await tap(client, link["short_url"])
+    assert await redis.keys("{o:org-a}:c:*"), "the index went on in a list of its own"
+    answer = await client.delete("/v1/contacts/c-42", headers=AUTH)
+    assert answer.json() == {"interactions_erased": taps, "links_erased": 1}
+    assert (await client.get("/v1/interactions", headers=AUTH)).json()["interactions"] == []
+    assert await redis.keys("{o:org-a}:c:*") == []
