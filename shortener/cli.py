@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shortener import delivery_process
+from shortener import delivery_process, metrics
 from shortener.config import (
     BASE_URL_ENV,
     DEFAULT_HOST,
@@ -71,7 +71,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.webhook_delivery:
         # One process delivers for all workers, at a lower priority than theirs; the workers,
         # which read the same environment, leave deliveries to it.
-        deliverer = delivery_process.start(log_config())
+        if metrics_dir is None:
+            # The one worker runs here and keeps its metrics in memory; the delivery process
+            # writes its own to files, which that worker adds to /metrics.
+            metrics_dir = tempfile.mkdtemp(prefix="shortener-metrics-")
+            metrics.delivery_metrics_dir = metrics_dir
+        deliverer = delivery_process.start(log_config(), metrics_dir)
         os.environ[f"{ENV_PREFIX}WEBHOOK_DELIVERY"] = "0"
     try:
         uvicorn.run(

@@ -15,6 +15,7 @@ import signal
 
 from shortener.config import load_settings
 from shortener.credentials import with_credentials
+from shortener.metrics import MULTIPROCESS_ENV
 from shortener.runtime import open_runtime
 
 log = logging.getLogger("shortener")
@@ -27,13 +28,23 @@ PARENT_CHECK_SECONDS = 1.0
 STOP_SECONDS = 12.0
 
 
-def start(log_config: dict[str, object]) -> multiprocessing.process.BaseProcess:
-    """Start the delivery process; it reads the same configuration as the workers."""
+def start(log_config: dict[str, object], metrics_dir: str) -> multiprocessing.process.BaseProcess:
+    """Start the delivery process; it reads the same configuration as the workers, and writes
+    its metrics to files in `metrics_dir`, where /metrics finds them."""
     context = multiprocessing.get_context("spawn")
     process = context.Process(
         target=_main, args=(os.getpid(), log_config), name="shortener-webhooks", daemon=True
     )
-    process.start()
+    # The child reads it when it first imports the metrics, before any code of ours runs.
+    before = os.environ.get(MULTIPROCESS_ENV)
+    os.environ[MULTIPROCESS_ENV] = metrics_dir
+    try:
+        process.start()
+    finally:
+        if before is None:
+            del os.environ[MULTIPROCESS_ENV]
+        else:
+            os.environ[MULTIPROCESS_ENV] = before
     return process
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from redis import Redis as SyncRedis
 
 from tests.support import service
@@ -125,5 +126,41 @@ async def test_two_workers_deliver_each_event_once(
         assert len(counts) == 40
         assert set(counts.values()) == {1}, counts.most_common(3)
         assert len(got) >= 40
+    finally:
+        receiver.stop()
+
+
+def metrics_text(base_url: str) -> str:
+    return httpx.get(f"{base_url}/metrics", timeout=10).text
+
+
+def delivered_metric(base_url: str) -> float:
+    for line in metrics_text(base_url).splitlines():
+        if line.startswith('shortener_webhook_attempts_total{result="delivered"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_deliveries_show_in_the_metrics_of_the_workers(
+    redis_server: RedisServer, tmp_path: Path, workers: int
+) -> None:
+    env = delivery_env(redis_server, tmp_path / "data")
+    receiver = Receiver().start()
+    try:
+        with service.running_service(env, workers=workers) as running:
+            put_webhook(running, receiver.url)
+            await asyncio.sleep(1.5)
+            tap_each(running.base_url, tracked_codes(running, 3))
+            await receiver.wait_for(lambda events: len(events) >= 3, "every event")
+            # Any worker answers /metrics with the delivery process's figures in it.
+            for _ in range(50):
+                if delivered_metric(running.base_url) == 3.0:
+                    break
+                await asyncio.sleep(0.1)
+            assert delivered_metric(running.base_url) == 3.0
+            text = metrics_text(running.base_url)
+            assert text.count("# TYPE shortener_webhook_attempts_total counter") == 1
+            assert 'shortener_webhook_backlog{endpoint="crm",org="org-a"}' in text
     finally:
         receiver.stop()
