@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shortener.domain.webhooks import Webhook, event_body, event_of, webhook_id
+from shortener.domain.webhooks import Event, Webhook, event_body, event_of, webhook_id
 from shortener.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_SECONDS
 from shortener.model import StoreUnavailable
 from shortener.outbound.webhooks import ATTEMPT_SECONDS, CONNECTIONS_PER_ENDPOINT, WebhookSender
@@ -124,8 +124,7 @@ class EndpointDelivery:
         )
         return bool(work)
 
-    def wants(self, entry: str, fields: dict[str, str]) -> bool:
-        event = event_of(entry, fields)
+    def wants(self, event: Event) -> bool:
         if event.type not in self.webhook.events:
             return False
         return self.webhook.include_bots or not event.data.get("bot", False)
@@ -133,10 +132,11 @@ class EndpointDelivery:
     async def attempt(self, entry: str, fields: dict[str, str] | None) -> bool:
         """Attempt one entry; whether it is settled (delivered, or nothing to deliver)."""
         org, name = self.org, self.webhook.name
-        if fields is None or not self.wants(entry, fields):
+        event = None if fields is None else event_of(entry, fields)
+        if event is None or not self.wants(event):
             # Erased since it was read, or not an event this endpoint takes.
             return True
-        body = event_body(event_of(entry, fields))
+        body = event_body(event)
         outcome = await self.sender.send(
             self.webhook.url, self.webhook.secret, webhook_id(entry), body
         )
