@@ -192,7 +192,7 @@ class Deliverer:
         self.max_attempts = max_attempts
         self.consumer = consumer or consumer_name()
         self.clock = clock
-        self._running: dict[tuple[str, str], tuple[str, asyncio.Event, asyncio.Task[None]]] = {}
+        self._running: dict[tuple[str, str], _Running] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         version: int | None = None
@@ -215,28 +215,41 @@ class Deliverer:
 
     async def _follow(self, endpoints: dict[tuple[str, str], str]) -> None:
         """Run one delivery per endpoint as stored now: stop the others, restart changed ones."""
-        gone = [key for key, (raw, _, _) in self._running.items() if endpoints.get(key) != raw]
-        stopped_urls = []
-        for key in gone:
-            raw, stopping, task = self._running.pop(key)
-            stopping.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([task], timeout=ATTEMPT_SECONDS + 1)
-            stopped_urls.append(Webhook.model_validate_json(raw).url)
+        gone = [
+            self._running.pop(key)
+            for key, running in list(self._running.items())
+            if endpoints.get(key) != running.raw
+        ]
+        for running in gone:
+            running.stopping.set()
+        if gone:
+            # Together: each gets its attempt under way's time to finish, not one after another.
+            await asyncio.wait([running.task for running in gone], timeout=ATTEMPT_SECONDS + 1)
         for key, raw in endpoints.items():
             if key in self._running:
                 continue
-            endpoint = Endpoint(key[0], Webhook.model_validate_json(raw))
+            webhook = Webhook.model_validate_json(raw)
             delivery = EndpointDelivery(
                 self.store,
                 self.sender,
-                endpoint,
+                Endpoint(key[0], webhook),
                 consumer=self.consumer,
                 backoff_seconds=self.backoff_seconds,
                 max_attempts=self.max_attempts,
                 clock=self.clock,
             )
             stopping = asyncio.Event()
-            self._running[key] = (raw, stopping, asyncio.create_task(delivery.run(stopping)))
-        in_use = {Webhook.model_validate_json(raw).url for raw, _, _ in self._running.values()}
-        await self.sender.forget(url for url in stopped_urls if url not in in_use)
+            task = asyncio.create_task(delivery.run(stopping))
+            self._running[key] = _Running(raw, webhook.url, stopping, task)
+        in_use = {running.url for running in self._running.values()}
+        await self.sender.forget(running.url for running in gone if running.url not in in_use)
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """An endpoint's delivery under way, and the stored endpoint it was started for."""
+
+    raw: str
+    url: str
+    stopping: asyncio.Event
+    task: asyncio.Task[None]

@@ -72,9 +72,10 @@ class Redirects:
         starts with (see `CodeCodec.decode_leading`), with its serial; no I/O."""
         return self.codec.decode_leading(path)
 
-    def owner(self, host: str) -> str | None:
-        """The org whose domain `host` is (lowercase, without port); None for any other."""
-        return self.tenants.org_of_host(host)
+    def owner(self, host: Callable[[], str]) -> str | None:
+        """The org whose domain the request's host is (`host()`: lowercase, without port);
+        None for any other. The host is only worked out once some org owns a domain."""
+        return self.tenants.org_of_host(host()) if self.tenants.has_domains else None
 
     def unknown(self, owner: str | None) -> Tap:
         """The answer to a path that is no code of the host's org."""

@@ -45,6 +45,11 @@ class Tenants:
         # Raised by every change taken in, so that users can tell settings apart in time.
         self.generation = 0
 
+    @property
+    def has_domains(self) -> bool:
+        """Whether any org owns a domain: until one does, no host scopes anything."""
+        return bool(self._org_by_host)
+
     def org_of_host(self, host: str) -> str | None:
         """The org that owns a host (lowercase, without port or trailing dot); None for a host
         no org owns, where every org's codes resolve."""

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shortener.domain.interactions import InteractionOut, interaction_out
 from shortener.domain.limits import MAX_FAILED_LISTED, MAX_WEBHOOK_URL_LENGTH, MAX_WEBHOOKS
-from shortener.outbound.addresses import literal_address, private_address_of
+from shortener.outbound.addresses import private_address_of
 from shortener.store.records import decode_interaction
 from shortener.store.store import Store
 
@@ -203,16 +203,18 @@ class Webhooks:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        literal = literal_address(host)
         address = await private_address_of(host, port)
         if address is not None:
-            raise PrivateWebhookUrl(host, str(literal or address))
+            raise PrivateWebhookUrl(host, str(address))
+
+    async def find(self, org: str, name: str) -> Webhook | None:
+        """The endpoint, without its counts; None where the org has none of that name."""
+        raw = await self.store.webhook(org, name) if _NAME.fullmatch(name) else None
+        return None if raw is None else Webhook.model_validate_json(raw)
 
     async def get(self, org: str, name: str) -> WebhookStatus | None:
-        raw = await self.store.webhook(org, name) if _NAME.fullmatch(name) else None
-        if raw is None:
-            return None
-        return await self._status(org, Webhook.model_validate_json(raw))
+        webhook = await self.find(org, name)
+        return None if webhook is None else await self._status(org, webhook)
 
     async def _status(self, org: str, webhook: Webhook) -> WebhookStatus:
         backlog, failed = await self.store.webhook_counts(org, webhook.name)

@@ -38,7 +38,7 @@ async def follow_tracked(request: Request) -> Response:
     org_hash = request.path_params["org_hash"]
     link_id = request.path_params["link_id"]
     visitor = requests.visitor_of(request)
-    owner = redirects.owner(requests.host(request.scope))
+    owner = requests.owner(request.scope, redirects)
     try:
         if target is None or digest is None or version is None:
             location = await redirects.follow_cut(
@@ -62,7 +62,7 @@ async def open_pixel(request: Request) -> Response:
         request.path_params["org_hash"],
         request.path_params["link_id"],
         requests.visitor_of(request),
-        redirects.owner(requests.host(request.scope)),
+        requests.owner(request.scope, redirects),
     )
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from shortener.config import Settings
+from shortener.domain.redirects import Redirects
 from shortener.http import errors
 from shortener.http.auth import AdminKeys, ApiKeys, bearer_key
 from shortener.http.clients import ClientAddresses
@@ -92,6 +93,11 @@ def admin(request: Request) -> None:
 def _stored_key_org(request: Request, authorization: str | None) -> str | None:
     key = bearer_key(authorization)
     return None if key is None else runtime(request).org_keys.org_for(key)
+
+
+def owner(scope: Scope, redirects: Redirects) -> str | None:
+    """The org whose domain the request was sent to; None for any other host."""
+    return redirects.owner(lambda: host(scope))
 
 
 def host(scope: Scope) -> str:

@@ -59,7 +59,7 @@ class TapEndpoint:
         gate: requests.Gate = scope["app"].state.gate
         redirects = (await runtime.services()).redirects
         client = gate.clients.of(scope)
-        owner = redirects.owner(requests.host(scope))
+        owner = requests.owner(scope, redirects)
         code = redirects.find_code(scope["path"][1:])
         if code is not None:
             visitor = requests.visitor(scope["method"], header(scope, b"user-agent"))

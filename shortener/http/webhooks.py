@@ -33,7 +33,7 @@ async def _known(request: Request) -> tuple[str, str]:
     org = requests.org(request)
     name: str = request.path_params["name"]
     services = await requests.services(request)
-    if await services.webhooks.get(org, name) is None:
+    if await services.webhooks.find(org, name) is None:
         raise errors.WEBHOOK_UNKNOWN(name=name)
     return org, name
 
