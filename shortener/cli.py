@@ -67,16 +67,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # it outlives each of them; stopped once the last worker has finished.
         server = embedded.attach_or_start(settings.data_dir)
         print(f"Embedded Redis at {server.socket_path}", flush=True)
-    deliverer = None
+    deliverers: list[delivery_process.Process] = []
     if settings.webhook_delivery:
-        # One process delivers for all workers, at a lower priority than theirs; the workers,
-        # which read the same environment, leave deliveries to it.
+        # Delivery processes deliver for all workers, at a lower priority than theirs; the
+        # workers, which read the same environment, leave deliveries to them.
         if metrics_dir is None:
-            # The one worker runs here and keeps its metrics in memory; the delivery process
-            # writes its own to files, which that worker adds to /metrics.
+            # The one worker runs here and keeps its metrics in memory; the delivery processes
+            # write their own to files, which that worker adds to /metrics.
             metrics_dir = tempfile.mkdtemp(prefix="shortener-metrics-")
             metrics.delivery_metrics_dir = metrics_dir
-        deliverer = delivery_process.start(log_config(), metrics_dir)
+        deliverers = delivery_process.start(log_config(), metrics_dir)
         os.environ[f"{ENV_PREFIX}WEBHOOK_DELIVERY"] = "0"
     try:
         uvicorn.run(
@@ -99,8 +99,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=log_config(),
         )
     finally:
-        if deliverer is not None:
-            delivery_process.stop(deliverer)
+        delivery_process.stop(deliverers)
         if server is not None:
             server.stop()
         if metrics_dir is not None:

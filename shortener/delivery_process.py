@@ -1,6 +1,7 @@
-"""The process of `shortener serve` that delivers webhooks, beside the workers that serve
-requests. It runs at a lower CPU priority: taps come first, and deliveries take the CPU time
-they leave, catching up as soon as a burst of taps is over. Its events wait in Redis, so a
+"""The processes of `shortener serve` that deliver webhooks, beside the workers that serve
+requests: one per CPU (up to MAX_PROCESSES), sharing each endpoint's events through its
+consumer group. They run at a lower CPU priority: taps come first, and deliveries take the CPU
+time they leave, catching up as soon as a burst of taps is over. Events wait in Redis, so a
 delivery that a busy moment delays is late, never lost."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging.config
 import multiprocessing
 import os
 import signal
+import time
 
 from shortener.config import load_settings
 from shortener.credentials import with_credentials
@@ -26,35 +28,53 @@ NICENESS = 19
 PARENT_CHECK_SECONDS = 1.0
 # A delivery under way gets this long to finish when the service stops.
 STOP_SECONDS = 12.0
+# A delivery process keeps one CPU busy while a backlog drains; more than a few would only
+# take memory from a larger machine's workers.
+MAX_PROCESSES = 4
+
+Process = multiprocessing.process.BaseProcess
 
 
-def start(log_config: dict[str, object], metrics_dir: str) -> multiprocessing.process.BaseProcess:
-    """Start the delivery process; it reads the same configuration as the workers, and writes
-    its metrics to files in `metrics_dir`, where /metrics finds them."""
+def process_count() -> int:
+    return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
+
+
+def start(log_config: dict[str, object], metrics_dir: str) -> list[Process]:
+    """Start the delivery processes; they read the same configuration as the workers, and
+    write their metrics to files in `metrics_dir`, where /metrics finds them."""
     context = multiprocessing.get_context("spawn")
-    process = context.Process(
-        target=_main, args=(os.getpid(), log_config), name="shortener-webhooks", daemon=True
-    )
-    # The child reads it when it first imports the metrics, before any code of ours runs.
+    processes: list[Process] = [
+        context.Process(
+            target=_main, args=(os.getpid(), log_config), name="shortener-webhooks", daemon=True
+        )
+        for _ in range(process_count())
+    ]
+    # A child reads it when it first imports the metrics, before any code of ours runs.
     before = os.environ.get(MULTIPROCESS_ENV)
     os.environ[MULTIPROCESS_ENV] = metrics_dir
     try:
-        process.start()
+        for process in processes:
+            process.start()
     finally:
         if before is None:
             del os.environ[MULTIPROCESS_ENV]
         else:
             os.environ[MULTIPROCESS_ENV] = before
-    return process
+    return processes
 
 
-def stop(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(STOP_SECONDS)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
+def stop(processes: list[Process]) -> None:
+    """Stop them together: each gets its deliveries under way's time to finish."""
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join(5)
 
 
 def _main(parent: int, log_config: dict[str, object]) -> None:

@@ -55,7 +55,7 @@ WEBHOOK_BACKLOG = Gauge(
     "shortener_webhook_backlog",
     "Events not yet delivered to a webhook endpoint (nor given up).",
     ["org", "endpoint"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
     registry=DELIVERIES,
 )
 

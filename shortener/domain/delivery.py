@@ -41,9 +41,16 @@ LEASE_MS = int((ATTEMPT_SECONDS + 5) * 1000)
 ORPHAN_IDLE_MS = int((ATTEMPT_SECONDS + 2) * 1000)
 ORPHAN_SCAN_SECONDS = 2.0
 BACKLOG_SECONDS = 5.0
-# Entries taken at a time: as many as the endpoint's connections, so none waits for a slot
-# while it is held.
-BATCH = CONNECTIONS_PER_ENDPOINT
+# Entries are attempted as many at a time as the endpoint has connections. While it answers
+# quickly, the entries taken per round grow up to MAX_BATCH, so that a backlog costs a few
+# Redis round trips per hundred events; any failure or slow round starts again from one
+# connection's worth each.
+FIRST_BATCH = CONNECTIONS_PER_ENDPOINT
+MAX_BATCH = 8 * CONNECTIONS_PER_ENDPOINT
+QUICK_ROUND_SECONDS = 1.0
+# An entry read but not yet attempted this long after its round began is left to the orphan
+# scan: an attempt started later could still be under way when another process takes it.
+LATEST_START_SECONDS = ORPHAN_IDLE_MS / 1000 - ATTEMPT_SECONDS - 1
 
 
 def consumer_name() -> str:
@@ -80,6 +87,7 @@ class EndpointDelivery:
         self.clock = clock
         self._orphans_scanned = 0.0
         self._backlog_measured = 0.0
+        self.batch = FIRST_BATCH
 
     async def run(self, stop: asyncio.Event) -> None:
         idle_poll = FIRST_IDLE_POLL_SECONDS
@@ -104,24 +112,41 @@ class EndpointDelivery:
         there was anything."""
         org, name = self.org, self.webhook.name
         work: list[tuple[str, dict[str, str] | None]] = list(
-            await self.store.read_new(org, name, self.consumer, BATCH)
+            await self.store.read_new(org, name, self.consumer, self.batch)
         )
+        began = time.monotonic()
         now = self.clock()
-        due = await self.store.lease_due(org, name, int(now * 1000), LEASE_MS, BATCH)
+        due = await self.store.lease_due(org, name, int(now * 1000), LEASE_MS, FIRST_BATCH)
         if now - self._orphans_scanned >= ORPHAN_SCAN_SECONDS:
             self._orphans_scanned = now
-            due += await self.store.claim_orphans(org, name, self.consumer, ORPHAN_IDLE_MS, BATCH)
+            due += await self.store.claim_orphans(
+                org, name, self.consumer, ORPHAN_IDLE_MS, FIRST_BATCH
+            )
         if due:
             work += zip(due, await self.store.entries(org, due), strict=True)
         if now - self._backlog_measured >= BACKLOG_SECONDS:
             self._backlog_measured = now
             backlog, _ = await self.store.webhook_counts(org, name)
             WEBHOOK_BACKLOG.labels(org, name).set(backlog)
-        outcomes = await asyncio.gather(*(self.attempt(entry, fields) for entry, fields in work))
-        # Settled together: one round trip for the whole batch.
-        await self.store.settle(
-            org, name, [entry for (entry, _), done in zip(work, outcomes, strict=True) if done]
-        )
+        settled: list[str] = []
+        all_delivered = True
+        for start in range(0, len(work), CONNECTIONS_PER_ENDPOINT):
+            if time.monotonic() - began > LATEST_START_SECONDS:
+                all_delivered = False
+                break
+            chunk = work[start : start + CONNECTIONS_PER_ENDPOINT]
+            outcomes = await asyncio.gather(
+                *(self.attempt(entry, fields) for entry, fields in chunk)
+            )
+            settled += [entry for (entry, _), done in zip(chunk, outcomes, strict=True) if done]
+            all_delivered = all_delivered and all(outcomes)
+        # Settled together: one round trip for the whole round.
+        await self.store.settle(org, name, settled)
+        quick = all_delivered and time.monotonic() - began < QUICK_ROUND_SECONDS
+        if not quick:
+            self.batch = FIRST_BATCH
+        elif len(work) >= self.batch:
+            self.batch = min(self.batch * 2, MAX_BATCH)
         return bool(work)
 
     def wants(self, event: Event) -> bool:

@@ -4,7 +4,6 @@ the events themselves as they are posted (see `delivery.py` for how)."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 import time
@@ -252,4 +251,4 @@ class Webhooks:
 
 
 def event_body(event: Event) -> str:
-    return json.dumps(event.model_dump(mode="json"), separators=(",", ":"))
+    return event.model_dump_json()
