@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -30,11 +29,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shortener.delivery_process import yield_to_others
+
 KEY_PREFIX = "ref:"
 STREAM_KEY = "ref:ix"
 POOL_SIZE = 64
 FIXED_TARGET = "https://shop.example.com/orders/00000000?utm_source=sms&cp=1"
-RECEIVER_NICENESS = 19
 APPS = ("fixed", "get", "get-xadd", "pipelined", "receiver")
 
 Lookup = Callable[[str], Awaitable[bytes | None]]
@@ -117,8 +117,7 @@ def build_app(name: str, redis_url: str) -> Any:
     if name == "receiver":
         # It stands for a machine elsewhere. Here it shares two CPUs with the taps, so it runs
         # at the delivery processes' priority: its CPU time is not taken from the taps either.
-        with contextlib.suppress(OSError):
-            os.nice(RECEIVER_NICENESS)
+        yield_to_others()
         return receiver_app()
     if name == "fixed":
 

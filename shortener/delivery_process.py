@@ -1,7 +1,7 @@
 """The processes of `shortener serve` that deliver webhooks, beside the workers that serve
 requests: one per CPU (up to MAX_PROCESSES), sharing each endpoint's events through its
-consumer group. They run at a lower CPU priority: taps come first, and deliveries take the CPU
-time they leave, catching up as soon as a burst of taps is over. Events wait in Redis, so a
+consumer group. They run only on CPU time the workers leave: taps come first, and deliveries
+catch up as soon as a burst of taps is over. Events wait in Redis, so a
 delivery that a busy moment delays is late, never lost."""
 
 from __future__ import annotations
@@ -24,6 +24,20 @@ log = logging.getLogger("shortener")
 
 # Added to the process's niceness: below the workers, so that a tap never waits for it.
 NICENESS = 19
+
+
+def yield_to_others() -> None:
+    """Run only on CPU time nothing else wants (Linux's idle class), or else at the lowest
+    niceness: even at niceness 19 the scheduler gives a busy process a share of a CPU that
+    workers want."""
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, idle, os.sched_param(0))
+
+
 # How often it checks that `shortener serve` is still there, so that it never outlives it.
 PARENT_CHECK_SECONDS = 1.0
 # A delivery under way gets this long to finish when the service stops.
@@ -78,8 +92,7 @@ def stop(processes: list[Process]) -> None:
 
 
 def _main(parent: int, log_config: dict[str, object]) -> None:
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+    yield_to_others()
     logging.config.dictConfig(log_config)
     try:
         import uvloop

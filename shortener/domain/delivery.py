@@ -53,6 +53,10 @@ QUICK_ROUND_SECONDS = 1.0
 LATEST_START_SECONDS = ORPHAN_IDLE_MS / 1000 - ATTEMPT_SECONDS - 1
 
 
+# Counted once per event: the child is looked up once.
+_DELIVERED = WEBHOOK_ATTEMPTS.labels("delivered")
+
+
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -152,7 +156,7 @@ class EndpointDelivery:
     def wants(self, event: Event) -> bool:
         if event.type not in self.webhook.events:
             return False
-        return self.webhook.include_bots or not event.data.get("bot", False)
+        return self.webhook.include_bots or not event.by_bot
 
     async def attempt(self, entry: str, fields: dict[str, str] | None) -> bool:
         """Attempt one entry; whether it is settled (delivered, or nothing to deliver)."""
@@ -167,7 +171,7 @@ class EndpointDelivery:
         )
         WEBHOOK_SECONDS.observe(outcome.seconds)
         if outcome.delivered:
-            WEBHOOK_ATTEMPTS.labels("delivered").inc()
+            _DELIVERED.inc()
             return True
         tries, gave_up = await self.store.attempt_failed(
             org,

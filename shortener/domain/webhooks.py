@@ -125,12 +125,23 @@ class Replayed(BaseModel):
     replayed: int = Field(description="Failed events scheduled to be sent again now.")
 
 
+class ContactErased(BaseModel):
+    contact_id: str
+    interactions_erased: int
+    links_erased: int
+
+
 class Event(BaseModel):
     """What an endpoint is posted."""
 
     type: EventType
     timestamp: datetime
-    data: dict[str, object]
+    # An interaction's data is exactly what `GET /v1/interactions` lists of it.
+    data: InteractionOut | ContactErased
+
+    @property
+    def by_bot(self) -> bool:
+        return isinstance(self.data, InteractionOut) and self.data.bot
 
 
 def webhook_id(entry: str) -> str:
@@ -148,15 +159,15 @@ def event_of(entry: str, fields: dict[str, str]) -> Event:
     if entry.startswith("i"):
         interaction: InteractionOut = interaction_out(decode_interaction(entry[1:], fields))
         kind: EventType = "interaction.click" if interaction.type == "click" else "interaction.open"
-        return Event(type=kind, timestamp=at, data=interaction.model_dump(mode="json"))
+        return Event(type=kind, timestamp=at, data=interaction)
     return Event(
         type="contact.erased",
         timestamp=at,
-        data={
-            "contact_id": fields.get("p", ""),
-            "interactions_erased": int(fields.get("ni", "0")),
-            "links_erased": int(fields.get("nl", "0")),
-        },
+        data=ContactErased(
+            contact_id=fields.get("p", ""),
+            interactions_erased=int(fields.get("ni", "0")),
+            links_erased=int(fields.get("nl", "0")),
+        ),
     )
 
 
