@@ -45,7 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,16 @@ from reference_apps import FIXED_TARGET
 from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
 from shortener.store.embedded import server_binary
+from shortener.store.keys import (
+    BOT_CLICKS_METRIC,
+    CLICKS_METRIC,
+    LINKS_METRIC,
+    OPENS_METRIC,
+    analytics_days_key,
+    analytics_hours_key,
+    campaign_field,
+    hour_field,
+)
 from tests.support.service import ADMIN_KEY
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -132,6 +142,16 @@ DELIVERY_ROUNDS = 2
 DRAIN_LIMIT_SECONDS = 300
 # "Within a few seconds of the run's end."
 DRAIN_GOAL_SECONDS = 5
+# Analytics queries over a month of aggregate counts of this many campaigns, each active a few
+# hours a day, asked one at a time; the goal is "well under 100 ms" for the campaign list.
+ANALYTICS_CAMPAIGNS = 1000
+ANALYTICS_DAYS = 30
+ANALYTICS_HOURS_ACTIVE = 3
+ANALYTICS_QUERIES = 50
+ANALYTICS_GOAL_MS = 50
+CAMPAIGN_LIST = f"analytics: {ANALYTICS_DAYS}-day campaign list, {ANALYTICS_CAMPAIGNS:,} campaigns"
+DAILY_SERIES = f"analytics: {ANALYTICS_DAYS}-day series by day"
+CAMPAIGN_SERIES = f"analytics: {ANALYTICS_DAYS}-day series by day, one campaign"
 
 
 class BenchError(HarnessError):
@@ -503,6 +523,73 @@ def domain_rounds(
         bench.results[name] = median_result(name, rounds)
         shown = ", ".join(f"{result.rate:,.0f}" for result in rounds)
         bench.notes.append(f"{name}: {shown} req/s in rounds 1 to {len(rounds)}")
+
+
+def seed_analytics(client: redis.Redis, org: str, last_day: int) -> None:
+    """A month of aggregate counts as the service writes them: every campaign active a few
+    hours a day, with clicks, opens and bot clicks, and the org's own hourly totals."""
+    rng = random.Random(7)
+    metrics = (CLICKS_METRIC, OPENS_METRIC, BOT_CLICKS_METRIC)
+    pipe = client.pipeline(transaction=False)
+    for day in range(last_day - ANALYTICS_DAYS + 1, last_day + 1):
+        hours: dict[Any, int] = {}
+        days: dict[Any, int] = {}
+        for number in range(ANALYTICS_CAMPAIGNS):
+            campaign = f"campaign-{number:04d}-spring-sale"
+            days[campaign_field(LINKS_METRIC, campaign)] = rng.randint(100, 5000)
+            for hour in rng.sample(range(24), ANALYTICS_HOURS_ACTIVE):
+                for metric in metrics:
+                    count = rng.randint(1, 50)
+                    hours[hour_field(hour, metric, campaign)] = count
+                    hours[hour_field(hour, metric)] = hours.get(hour_field(hour, metric), 0) + count
+                    field = campaign_field(metric, campaign)
+                    days[field] = days.get(field, 0) + count
+        pipe.hset(analytics_hours_key(org, day), mapping=hours)
+        pipe.hset(analytics_days_key(org, day), mapping=days)
+        pipe.execute()
+
+
+def timed_queries(
+    name: str, url: str, params: dict[str, str], headers: dict[str, str]
+) -> RunResult:
+    """ANALYTICS_QUERIES answers to one query, one at a time, after a few to warm up."""
+    took: list[float] = []
+    with httpx.Client(headers=headers, timeout=30) as http:
+        for number in range(ANALYTICS_QUERIES + 3):
+            started = time.perf_counter()
+            answer = http.get(url, params=params)
+            if answer.status_code != 200:
+                raise BenchError(f"{name}: {answer.status_code} {answer.text[:200]}")
+            if number >= 3:
+                took.append((time.perf_counter() - started) * 1000)
+    took.sort()
+    return RunResult(
+        name,
+        len(took) / (sum(took) / 1000),
+        statistics.median(took),
+        took[max(0, int(len(took) * 0.99) - 1)],
+        0,
+    )
+
+
+def analytics_queries(bench: Bench, service: Service, client: redis.Redis) -> None:
+    """The analytics API over a month of a thousand campaigns."""
+    print("running analytics queries", file=sys.stderr)
+    today = int(time.time()) // 86_400
+    seed_analytics(client, ORG, today)
+    headers = {"Authorization": f"Bearer {service.api_key}"}
+    end = datetime.fromtimestamp((today + 1) * 86_400, UTC)
+    span = {"from": (end - timedelta(days=ANALYTICS_DAYS)).isoformat(), "to": end.isoformat()}
+    base = f"{service.base_url}/v1/analytics"
+    listed = timed_queries(CAMPAIGN_LIST, f"{base}/campaigns", span, headers)
+    bench.record(listed)
+    daily = {**span, "interval": "day"}
+    bench.record(timed_queries(DAILY_SERIES, base, daily, headers))
+    one = {**daily, "campaign": "campaign-0500-spring-sale"}
+    bench.record(timed_queries(CAMPAIGN_SERIES, base, one, headers))
+    answer = httpx.get(f"{base}/campaigns", params=span, headers=headers, timeout=30).json()
+    if len(answer["campaigns"]) != ANALYTICS_CAMPAIGNS:
+        raise BenchError(f"the campaign list holds {len(answer['campaigns'])} campaigns")
 
 
 def received_events(receiver: Server) -> int:
@@ -911,6 +998,12 @@ def _at_most_seconds(what: str, value: float | None, target: float) -> Goal:
     return Goal(what, f"{value:.1f} s", f"≤ {target:g} s", value <= target)
 
 
+def _at_most_ms(what: str, value: float | None, target: float) -> Goal:
+    if value is None:
+        return Goal(what, "not run", f"≤ {target:g} ms", None)
+    return Goal(what, f"{value:.1f} ms", f"≤ {target:g} ms", value <= target)
+
+
 def _at_most_bytes(what: str, value: float | None, target: float) -> Goal:
     if value is None:
         return Goal(what, "not run", f"≤ {target:g} B", None)
@@ -952,6 +1045,11 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
         ),
         _at_most_seconds(
             "webhook backlog drained after the taps end", bench.drain_seconds, DRAIN_GOAL_SECONDS
+        ),
+        _at_most_ms(
+            f"{CAMPAIGN_LIST} (median of {ANALYTICS_QUERIES})",
+            listed.p50_ms if (listed := bench.results.get(CAMPAIGN_LIST)) else None,
+            ANALYTICS_GOAL_MS,
         ),
         _at_least(
             f"untracked tap on a branded domain vs on the default one (medians of "
@@ -1111,6 +1209,8 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                 reference_app("receiver", redis_url, directory) as receiver,
             ):
                 delivery_rounds(bench, main_service, tracked_paths, clicks, receiver)
+            with bench.step(CAMPAIGN_LIST):
+                analytics_queries(bench, main_service, client)
             # Last on this service: once the org has a domain, its links are issued there.
             with bench.step(BRANDED):
                 domain_rounds(bench, main_service, untracked_paths, no_clicks, directory)

@@ -146,6 +146,7 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=86_400)
     webhook_max_attempts: int = Field(default=10, ge=1, le=100)
     webhook_delivery: bool = True
+    analytics_retention_days: int = Field(default=400, ge=1, le=3650)
 
     @field_validator("redis_url")
     @classmethod

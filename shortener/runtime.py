@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from shortener.config import Settings
+from shortener.domain.analytics import Analytics
 from shortener.domain.codes import CodeCodec
 from shortener.domain.delivery import Deliverer
 from shortener.domain.interactions import ClickRecorder
@@ -49,6 +50,7 @@ class Services:
     tenants: Tenants
     takedown: Takedown
     webhooks: Webhooks
+    analytics: Analytics
 
 
 class Runtime:
@@ -101,10 +103,14 @@ class Runtime:
         codec = CodeCodec(secret)
         signer = LinkSigner(settings.signing_keys, secret)
         orgs = OrgDirectory(self.store, signer)
+        analytics = Analytics(
+            self.store, retention_days=settings.analytics_retention_days, clock=self.clock
+        )
         recorder = ClickRecorder(
             self.store,
             window_seconds=settings.tracking_window_seconds,
             retain_seconds=settings.interaction_retention_seconds,
+            analytics=analytics,
             clock=self.clock,
         )
         policy = LinkPolicy(
@@ -112,6 +118,7 @@ class Runtime:
             schemeless_scheme=settings.schemeless_scheme,
             http_only_hosts=settings.http_only_hosts,
             org_shorten_limit_per_minute=settings.org_shorten_limit_per_minute,
+            analytics_retention_days=settings.analytics_retention_days,
         )
         await orgs.remember(set(settings.api_keys.values()))
         await self.tenancy_watch.refresh(force=True)
@@ -130,6 +137,7 @@ class Runtime:
             webhooks=Webhooks(
                 self.store, allow_private=settings.webhook_allow_private, clock=self.clock
             ),
+            analytics=analytics,
         )
 
     def deliverer(self) -> Deliverer:

@@ -16,9 +16,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shortener.domain.analytics import Analytics
 from shortener.domain.limits import MAX_PAGE, MAX_SCANNED_PER_PAGE
 from shortener.metrics import CLICKS
-from shortener.model import Interaction, InteractionType, StoredLink, Visitor
+from shortener.model import Interaction, InteractionType, LinkKind, StoredLink, Visitor
+from shortener.store.keys import BOT_CLICKS_METRIC, CLICKS_METRIC, OPENS_METRIC
 from shortener.store.store import Store
 
 
@@ -103,6 +105,14 @@ def interaction_out(item: Interaction) -> InteractionOut:
     )
 
 
+# The aggregate an interaction adds to (see `store.analytics`): a bot's open counts nowhere.
+_COUNTED = {
+    (InteractionType.CLICK, Visitor.PERSON): CLICKS_METRIC,
+    (InteractionType.CLICK, Visitor.BOT): BOT_CLICKS_METRIC,
+    (InteractionType.OPEN, Visitor.PERSON): OPENS_METRIC,
+}
+
+
 class ClickRecorder:
     def __init__(
         self,
@@ -110,11 +120,13 @@ class ClickRecorder:
         *,
         window_seconds: int,
         retain_seconds: int,
+        analytics: Analytics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.window_seconds = window_seconds
         self.retain_seconds = retain_seconds
+        self.analytics = analytics
         self.clock = clock
 
     def records(self, link: StoredLink, visitor: Visitor) -> bool:
@@ -127,8 +139,11 @@ class ClickRecorder:
     async def record(
         self, link: StoredLink, kind: InteractionType, link_id: str, visitor: Visitor
     ) -> str | None:
-        """Store the interaction if the link is tracked and inside its window; its id."""
+        """Store the interaction if the link is tracked and inside its window; its id. A
+        person's tap on an untracked code is counted in the aggregates alone."""
         if not self.records(link, visitor):
+            if link.kind is LinkKind.SHORT and visitor is Visitor.PERSON:
+                self.store.count_tap(link.org, self.analytics.now(), link.campaign)
             return None
         interaction_id = await self.store.record_interaction(
             link,
@@ -138,6 +153,8 @@ class ClickRecorder:
             bot=visitor is Visitor.BOT,
             retain_ms=self.retain_seconds * 1000,
             now_ms=int(self.clock() * 1000),
+            counted=_COUNTED.get((kind, visitor), ""),
+            at=self.analytics.now(),
         )
         CLICKS.labels(kind.value, visitor.value).inc()
         return interaction_id

@@ -46,3 +46,11 @@ MAX_FAILED_LISTED = 1000
 # Interactions one filtered read of `/v1/interactions` looks through at most: a filter that
 # matches few of them answers a short page and a cursor to read on from, never a long scan.
 MAX_SCANNED_PER_PAGE = 10_000
+
+# Buckets one analytics query answers at most: 31 days by the hour, ten years by the day (the
+# longest retention). Each costs a few fields of one hash; the bound keeps a query's work, and
+# its answer, small.
+MAX_ANALYTICS_HOURS = 31 * 24
+MAX_ANALYTICS_DAYS = 3660
+# The longest ISO 8601 time a query may give: anything longer is no time.
+MAX_TIME_LENGTH = 40

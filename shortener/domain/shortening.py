@@ -34,6 +34,7 @@ from shortener.domain.signing import LinkSigner
 from shortener.domain.tenants import OrgSettings, Tenants
 from shortener.metrics import CODES_ISSUED
 from shortener.model import PIXEL_TARGET, LinkKind, StoredLink
+from shortener.store.analytics import hour_of
 from shortener.store.serials import SerialAllocator
 from shortener.store.store import MessageClaim, MessageLinks, Store
 from shortener.text import markup
@@ -53,6 +54,8 @@ class LinkPolicy:
     http_only_hosts: frozenset[str] = frozenset()
     # Messages an org may shorten per minute; 0: no limit.
     org_shorten_limit_per_minute: int = 0
+    # How long the aggregate counts of links issued per campaign are kept.
+    analytics_retention_days: int = 400
 
     def keep_ms(self) -> int:
         """How long the store keeps a record: its lifetime and the grace for ops."""
@@ -179,6 +182,7 @@ class Shortening:
             self.policy.keep_ms(),
             settings.base_url,
             branded_org=org if settings.branded else None,
+            issued=hour_of(self.clock(), self.policy.analytics_retention_days),
         )
         kept = 0
         saved = zip(drafts.items(), messages, earlier, strict=True)

@@ -11,9 +11,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from shortener.domain.analytics import Campaigns, Series
 from shortener.domain.interactions import Consent, Erasure, InteractionPage
 from shortener.domain.limits import (
     DEFAULT_PAGE,
+    MAX_ANALYTICS_DAYS,
+    MAX_ANALYTICS_HOURS,
     MAX_BATCH,
     MAX_CAMPAIGN_LENGTH,
     MAX_FAILED_LISTED,
@@ -23,6 +26,7 @@ from shortener.domain.limits import (
     MAX_LINKS_PER_TEXT,
     MAX_PAGE,
     MAX_SCANNED_PER_PAGE,
+    MAX_TIME_LENGTH,
     MIN_PAGE,
 )
 from shortener.domain.lookup import LinkInfo
@@ -42,6 +46,7 @@ from shortener.domain.webhooks import (
 )
 from shortener.http import (
     admin,
+    analytics,
     contacts,
     errors,
     examples,
@@ -52,7 +57,7 @@ from shortener.http import (
     webhooks,
 )
 from shortener.http import redirects as redirect_routes
-from shortener.http.errors import ApiError
+from shortener.http.errors import ApiError, default_of
 from shortener.http.openapi import (
     Body,
     Endpoint,
@@ -93,6 +98,7 @@ _TAGS = [
     {"name": "redirects", "description": "What recipients' phones and mail apps fetch."},
     {"name": "ops", "description": "Health, readiness, metrics and link lookup."},
     {"name": "webhooks", "description": "Events pushed to the org's endpoints, signed."},
+    {"name": "analytics", "description": "Aggregate counts by hour, day and campaign."},
     {"name": "admin", "description": "Orgs, their domains and keys; for admin keys only."},
 ]
 _BODY_ERRORS = (
@@ -181,6 +187,24 @@ _ORG_PARAMETER = path_parameter(
 
 _WEBHOOK_NAME = path_parameter(
     "name", "The endpoint's name: 1 to 64 of A-Z a-z 0-9 . _ -", {"type": "string"}
+)
+
+_TIME_PARAMETERS = tuple(
+    query_parameter(
+        name,
+        f"{what} (ISO 8601; UTC unless it names an offset). {default}",
+        {"type": "string", "maxLength": MAX_TIME_LENGTH},
+        example=value,
+    )
+    for name, what, default, value in (
+        (
+            "from",
+            "The start",
+            "Default: 24 hours (by the hour) or 30 days (by the day) before `to`.",
+            "2026-01-01T00:00:00Z",
+        ),
+        ("to", "The end, not included", "Default: now.", "2026-01-31T00:00:00Z"),
+    )
 )
 
 _KEY_ID_PARAMETER = path_parameter(
@@ -593,6 +617,65 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                 "type", "Only clicks, or only opens.", {"type": "string", "enum": ["click", "open"]}
             ),
         ),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/analytics",
+        "GET",
+        analytics.series,
+        "getAnalytics",
+        "analytics",
+        "Count clicks, opens and taps over time",
+        "The org's aggregate counts per hour or per UTC day: people's clicks on tracked links "
+        "(`anonymous_clicks` of them by people who had opted out), opens, bot clicks, and "
+        "people's taps on untracked short links. Every bucket that starts from `from`'s "
+        "bucket up to `to` is listed, empty ones with zeros. The counts name no person, "
+        "message or link, and are kept `SHORTENER_ANALYTICS_RETENTION_DAYS` (default "
+        f"{default_of('analytics_retention_days')}), longer than the interactions. At most "
+        f"{MAX_ANALYTICS_HOURS} hours or {MAX_ANALYTICS_DAYS} days per query.",
+        lambda base_url: {
+            200: json_answer(
+                "The buckets, oldest first.",
+                Series,
+                {"days": example("Two days", dump(examples.analytics_series()))},
+            )
+        },
+        errors=(errors.ANALYTICS_QUERY, errors.ANALYTICS_RANGE),
+        parameters=(
+            _TIME_PARAMETERS[0],
+            _TIME_PARAMETERS[1],
+            query_parameter(
+                "interval",
+                "Buckets of an hour, or of a UTC day.",
+                {"type": "string", "enum": ["hour", "day"], "default": "day"},
+            ),
+            query_parameter(
+                "campaign",
+                "Only the counts of this campaign's messages.",
+                {"type": "string", "maxLength": MAX_CAMPAIGN_LENGTH},
+            ),
+        ),
+        authenticated=True,
+    ),
+    Endpoint(
+        "/v1/analytics/campaigns",
+        "GET",
+        analytics.campaigns,
+        "listCampaigns",
+        "analytics",
+        "Count each campaign's clicks and opens",
+        "Each campaign's totals over the UTC days from `from`'s day up to `to`: people's "
+        "clicks, opens, bot clicks and the links issued for it, most clicked first. Campaigns "
+        "with nothing counted in the range are left out.",
+        lambda base_url: {
+            200: json_answer(
+                "The campaigns.",
+                Campaigns,
+                {"two": example("Two campaigns", dump(examples.campaign_list()))},
+            )
+        },
+        errors=(errors.ANALYTICS_QUERY, errors.ANALYTICS_RANGE),
+        parameters=_TIME_PARAMETERS,
         authenticated=True,
     ),
     Endpoint(

@@ -239,6 +239,18 @@ FILTER_INVALID = ApiError(
     "A filter of `GET /v1/interactions` is not a value it can match.",
     example={"name": "type", "what": "click or open"},
 )
+ANALYTICS_QUERY = ApiError(
+    400,
+    "{name} must be {what}",
+    "A parameter of `GET /v1/analytics` or `GET /v1/analytics/campaigns` is not a value it takes.",
+    example={"name": "interval", "what": "hour or day"},
+)
+ANALYTICS_RANGE = ApiError(
+    400,
+    "from and to may span at most {reason}",
+    "The range asks for more buckets than one query answers.",
+    example={"reason": "744 hours"},
+)
 PAGE_LIMIT = ApiError(
     400,
     f"limit must be a whole number from {MIN_PAGE} to {MAX_PAGE}",

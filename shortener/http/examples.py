@@ -7,6 +7,7 @@ import html
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
+from shortener.domain.analytics import Bucket, Campaigns, CampaignTotals, Interval, Series
 from shortener.domain.errors import MessageConflict
 from shortener.domain.interactions import Consent, Erasure, InteractionOut, InteractionPage
 from shortener.domain.lookup import LinkInfo
@@ -307,3 +308,32 @@ def replayed() -> Replayed:
 
 def erasure() -> Erasure:
     return Erasure(interactions_erased=12, links_erased=3)
+
+
+def analytics_series() -> Series:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return Series(
+        interval=Interval.DAY,
+        series=[
+            Bucket(
+                start=start + timedelta(days=day),
+                clicks=clicks,
+                opens=opens,
+                bot_clicks=bots,
+                anonymous_clicks=anonymous,
+                taps=taps,
+            )
+            for day, (clicks, opens, bots, anonymous, taps) in enumerate(
+                [(120, 340, 18, 3, 41), (86, 210, 9, 1, 30)]
+            )
+        ],
+    )
+
+
+def campaign_list() -> Campaigns:
+    return Campaigns(
+        campaigns=[
+            CampaignTotals(campaign="spring-sale", clicks=206, opens=550, bot_clicks=27, links=900),
+            CampaignTotals(campaign="welcome", clicks=12, opens=40, bot_clicks=0, links=35),
+        ]
+    )

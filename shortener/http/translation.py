@@ -5,6 +5,7 @@ refusal and no outage, and is left to the handler of unexpected errors (a 500, l
 
 from __future__ import annotations
 
+from shortener.domain.analytics import AnalyticsRangeTooLong
 from shortener.domain.errors import (
     BatchTooLarge,
     InvalidLinks,
@@ -31,6 +32,7 @@ _CATALOGUE: dict[type[Exception], errors.ApiError] = {
     InvalidWebhookName: errors.WEBHOOK_NAME_INVALID,
     PrivateWebhookUrl: errors.WEBHOOK_URL_PRIVATE,
     TooManyWebhooks: errors.TOO_MANY_WEBHOOKS,
+    AnalyticsRangeTooLong: errors.ANALYTICS_RANGE,
 }
 CALLER_ERRORS = tuple(_CATALOGUE)
 

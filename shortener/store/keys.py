@@ -43,6 +43,14 @@ Keys:
   Given-up entries stay pending in the group until delivered by a replay.
 - `webhook-orgs`: set of orgs with webhook endpoints; `webhooks:version`: counter raised by
   every change of an endpoint, so that delivering processes know when to read them again.
+- `{o:ORG}:ah:{DAY}`: the org's aggregate counts of one UTC day (days since the epoch) by
+  hour: field `{HOUR}:{METRIC}` for the whole org and `{HOUR}:{METRIC}:{CAMPAIGN}` for one
+  campaign, METRIC one of `ANALYTICS_METRICS`. `{o:ORG}:ad:{DAY}`: the day's totals per
+  campaign, field `{METRIC}:{CAMPAIGN}` (and `l:{CAMPAIGN}`: links issued), so that a list of
+  campaigns reads one small hash a day. Both live until the day is
+  `analytics_retention_days` old; they hold counts only, nothing that names a person,
+  message or link. Clicks and opens are counted as they are recorded (`scripts.RECORD`); taps
+  on untracked codes and links issued are summed in memory and added once a second.
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 - `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
   the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
@@ -110,6 +118,39 @@ def link_field(serial: int) -> str:
 
 def count_field(serial: int, visitor: Visitor) -> str:
     return f"{link_field(serial)}:{TAP_COUNTERS[visitor]}"
+
+
+# Aggregate counts: people's clicks, opens, bots' clicks, anonymous clicks (of the people's),
+# people's taps on untracked codes; and links issued, per campaign and day.
+CLICKS_METRIC = "c"
+OPENS_METRIC = "o"
+BOT_CLICKS_METRIC = "b"
+ANONYMOUS_CLICKS_METRIC = "a"
+TAPS_METRIC = "t"
+LINKS_METRIC = "l"
+ANALYTICS_METRICS = (
+    CLICKS_METRIC,
+    OPENS_METRIC,
+    BOT_CLICKS_METRIC,
+    ANONYMOUS_CLICKS_METRIC,
+    TAPS_METRIC,
+)
+
+
+def analytics_hours_key(org: str, day: int) -> str:
+    return f"{{o:{org}}}:ah:{day}"
+
+
+def analytics_days_key(org: str, day: int) -> str:
+    return f"{{o:{org}}}:ad:{day}"
+
+
+def hour_field(hour: int, metric: str, campaign: str | None = None) -> str:
+    return f"{hour}:{metric}" if campaign is None else f"{hour}:{metric}:{campaign}"
+
+
+def campaign_field(metric: str, campaign: str) -> str:
+    return f"{metric}:{campaign}"
 
 
 def message_key(org: str, message_id: str) -> str:

@@ -109,13 +109,26 @@ local function note(bucket, overflow, contact, entry, keep_ms)
 end
 """.replace("INDEX_FIELD_BYTES", str(INDEX_FIELD_BYTES))
 
+# Adds one to a field of an aggregate hash, which lives until `until_ms`, set when the hash is
+# first written (and again with each field it gains: cheaper than asking for its TTL).
+_TALLY = """
+local function tally(key, field, until_ms)
+  if redis.call('HINCRBY', key, field, 1) == 1 then
+    redis.call('PEXPIREAT', key, until_ms)
+  end
+end
+"""
+
 # Consent is read at the moment of the interaction: one who has opted out since the
 # message was sent leaves an interaction with nothing that points back to them. The campaign
 # stays either way: it names a journey, not a person. An interaction that names its contact is
 # added to the contact's index (KEYS[4] and KEYS[5], kept ARGV[10] ms at least), and every one
-# is counted (KEYS[3]) for the webhooks' backlog.
+# is counted (KEYS[3]) for the webhooks' backlog. A person's click or open, and a bot's click,
+# is added to the org's aggregate counts (ARGV[11] the metric, or empty; KEYS[6] by hour
+# ARGV[12], KEYS[7] by campaign; see `keys.analytics_hours_key`), anonymous clicks apart too.
 RECORD = (
     _NOTE_IN_INDEX
+    + _TALLY
     + """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
 if ARGV[9] ~= '' then
@@ -137,6 +150,19 @@ local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[2], '*', unpack(fields
 redis.call('INCR', KEYS[3])
 if named and contact ~= '' then
   note(KEYS[4], KEYS[5], contact, 'i' .. id, tonumber(ARGV[10]))
+end
+local metric = ARGV[11]
+if metric ~= '' then
+  local hour, campaign, until_ms = ARGV[12], ARGV[9], ARGV[13]
+  local metrics = {metric}
+  if metric == 'c' and not named then table.insert(metrics, 'a') end
+  for _, counted in ipairs(metrics) do
+    tally(KEYS[6], hour .. ':' .. counted, until_ms)
+    if campaign ~= '' then
+      tally(KEYS[6], hour .. ':' .. counted .. ':' .. campaign, until_ms)
+      tally(KEYS[7], counted .. ':' .. campaign, until_ms)
+    end
+  end
 end
 return id
 """
@@ -224,4 +250,29 @@ end
 local delay = tonumber(ARGV[4]) * math.pow(2, tries - 1) * tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], math.floor(tonumber(ARGV[3]) + delay), ARGV[1])
 return {tries, 0}
+"""
+
+# Totals per campaign over days (KEYS: the days' `keys.analytics_days_key` hashes): a flat
+# list of field, sum. Summed here, so that a month of a thousand campaigns answers a few
+# thousand numbers rather than every day's fields.
+CAMPAIGN_TOTALS = """
+local totals = {}
+local order = {}
+for _, key in ipairs(KEYS) do
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    if totals[field] == nil then
+      totals[field] = 0
+      table.insert(order, field)
+    end
+    totals[field] = totals[field] + tonumber(fields[i + 1])
+  end
+end
+local flat = {}
+for _, field in ipairs(order) do
+  table.insert(flat, field)
+  table.insert(flat, tostring(totals[field]))
+end
+return flat
 """

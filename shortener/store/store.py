@@ -31,6 +31,7 @@ from shortener.model import (
     Visitor,
 )
 from shortener.store import scripts
+from shortener.store.analytics import AnalyticsTally, Hour
 from shortener.store.autopipeline import AutoPipeline, Command
 from shortener.store.embedded import COMPACT_HASH_CONFIG
 from shortener.store.failures import FAILURES, unavailable, unavailable_error
@@ -48,6 +49,8 @@ from shortener.store.keys import (
     WEBHOOK_ORGS_KEY,
     WEBHOOKS_VERSION_KEY,
     added_key,
+    analytics_days_key,
+    analytics_hours_key,
     consent_key,
     contact_bucket_key,
     contact_index_key,
@@ -170,6 +173,7 @@ class Store:
         self._erase_link_contact = redis.register_script(scripts.ERASE_LINK_CONTACT)
         self._lease_due = redis.register_script(scripts.LEASE_DUE)
         self._attempt_failed = redis.register_script(scripts.ATTEMPT_FAILED)
+        self._campaign_totals = redis.register_script(scripts.CAMPAIGN_TOTALS)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (
@@ -183,11 +187,13 @@ class Store:
             self._erase_link_contact,
             self._lease_due,
             self._attempt_failed,
+            self._campaign_totals,
         )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
+        self._analytics = AnalyticsTally()
         self._expiring_flush: asyncio.Task[None] | None = None
         # The cluster client fails a command at once when its node has no connection free,
         # where a single Redis' blocking pool (see `connect`) lets it wait: so a burst of
@@ -255,9 +261,11 @@ class Store:
             )
 
     async def _flush_expiring(self, delay: float = 0.0) -> None:
+        """Write the tallies: the expiry index, and the aggregate counts summed in memory."""
         await asyncio.sleep(delay)
         counts = self._expiring.take()
-        if not counts:
+        tallied = self._analytics.take()
+        if not counts and not tallied:
             return
         commands: list[Command] = []
         hours = set()
@@ -268,15 +276,21 @@ class Store:
             commands.append(("HINCRBY", expiring_key(hour), field, count))
         for hour in sorted(hours):
             commands.append(("EXPIREAT", expiring_key(hour), (hour + 1) * 3600 + 60))
+        until: dict[str, int] = {}
+        for (hash_key, field), (count, until_ms) in tallied.items():
+            commands.append(("HINCRBY", hash_key, field, count))
+            until[hash_key] = until_ms
+        commands += [("PEXPIREAT", hash_key, until_ms) for hash_key, until_ms in until.items()]
         try:
             await self._pipelined_run(commands)
         except StoreUnavailable:
-            # Put them back for the next write: the index lags rather than loses them.
+            # Put them back for the next write: the counts lag rather than lose them.
             for key, count in counts.items():
                 self._expiring.counts[key] = self._expiring.counts.get(key, 0) + count
+            self._analytics.put_back(tallied)
 
     async def flush(self) -> None:
-        """Write what is still buffered (the expiry index)."""
+        """Write what is still buffered (the expiry index, aggregate counts)."""
         if self._expiring_flush is not None and not self._expiring_flush.done():
             self._expiring_flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -350,12 +364,14 @@ class Store:
         base_url: str,
         *,
         branded_org: str | None = None,
+        issued: Hour | None = None,
     ) -> list[str | None]:
         """Write the links of messages, kept for `keep_ms`, and claim their message ids. For
         each message, None where it was saved, or the result already stored under its id where
         another claim came first: then none of its links is kept. One round trip, and one more
         to remove the links of messages whose claim lost. `base_url` is what the links were
-        issued on: the service's, or `branded_org`'s own domain."""
+        issued on: the service's, or `branded_org`'s own domain. Links of a campaign are
+        counted in the aggregates of the hour `issued`, where given."""
         base_field = BASE_URL_FIELD if branded_org is None else ORG_BASE_URL_PREFIX + branded_org
         by_block: dict[tuple[str, str], list[str]] = {}
         for message in messages:
@@ -407,6 +423,12 @@ class Store:
             for _, link in message.links:
                 if link.kind.has_code:
                     self._expiring.add(link.expires_at, link.org)
+                if (
+                    issued is not None
+                    and link.campaign is not None
+                    and link.kind is not LinkKind.PIXEL
+                ):
+                    self._analytics.add_links(link.org, issued, link.campaign, 1)
         self._schedule_expiring_flush()
         if lost:
             # Never handed out: the earlier result names other links.
@@ -513,7 +535,11 @@ class Store:
         bot: bool,
         retain_ms: int,
         now_ms: int,
+        counted: str,
+        at: Hour,
     ) -> str:
+        """Append an interaction (anonymous if its contact opted out), index it under its
+        contact, and add it to the aggregate metric `counted` (none if empty) of hour `at`."""
         args: list[str | int] = [
             link.contact_id or "",
             now_ms - retain_ms,
@@ -525,15 +551,41 @@ class Store:
             link.message_id or "",
             link.campaign or "",
         ]
-        args.append(retain_ms)
+        args += [retain_ms, counted, at.hour, at.until_ms]
         keys = [
             consent_key(link.org),
             interactions_key(link.org),
             added_key(link.org),
             contact_bucket_key(link.org, link.contact_id or ""),
             contact_index_key(link.org, link.contact_id or ""),
+            analytics_hours_key(link.org, at.day),
+            analytics_days_key(link.org, at.day),
         ]
         return text(await self._eval(self._record, keys, args))
+
+    def count_tap(self, org: str, at: Hour, campaign: str | None) -> None:
+        """A person's tap on an untracked code, for the aggregates: added within a second."""
+        self._analytics.add_tap(org, at, campaign)
+        self._schedule_expiring_flush()
+
+    async def hour_counts(
+        self, org: str, days: Sequence[int], fields: Sequence[str]
+    ) -> list[list[int]]:
+        """The given fields of each day's hourly aggregates (0 where none), in one round trip."""
+        if not days:
+            return []
+        replies = await self._pipelined_run(
+            [("HMGET", analytics_hours_key(org, day), *fields) for day in days]
+        )
+        return [[int(value or 0) for value in reply] for reply in replies]
+
+    async def campaign_totals(self, org: str, days: Sequence[int]) -> dict[str, int]:
+        """Each campaign field (`keys.campaign_field`) summed over the days."""
+        if not days:
+            return {}
+        keys = [analytics_days_key(org, day) for day in days]
+        flat = await self._eval(self._campaign_totals, keys, [])
+        return {text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
         start = f"({after}" if after else "-"

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from shortener.config import Settings
 from shortener.domain import (
+    analytics,
     interactions,
     lookup,
     messages,
@@ -87,7 +88,17 @@ def model_of(ref: str) -> type[BaseModel]:
     name = ref.removeprefix("#/components/schemas/")
     # pydantic names a model used both ways `Name-Input` and `Name-Output`.
     name = re.sub(r"-(Input|Output)$", "", name)
-    modules = (schemas, messages, lookup, interactions, tenancy, org_keys, takedown, webhooks)
+    modules = (
+        schemas,
+        messages,
+        lookup,
+        interactions,
+        tenancy,
+        org_keys,
+        takedown,
+        webhooks,
+        analytics,
+    )
     owner = next(m for m in modules if hasattr(m, name))
     model = getattr(owner, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), ref

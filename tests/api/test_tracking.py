@@ -20,6 +20,7 @@ from redis import Redis as SyncRedis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shortener.config import Settings
+from shortener.domain.analytics import Analytics
 from shortener.domain.interactions import ClickRecorder
 from shortener.http.app import create_app
 from shortener.model import InteractionType, LinkKind, StoredLink, Visitor
@@ -440,7 +441,12 @@ async def test_interactions_older_than_the_retention_are_trimmed(
     link = StoredLink(
         LinkKind.TRACKED_SHORT, "org-t", "https://a.example/", int(now), int(now) + 99
     )
-    recorder = ClickRecorder(store, window_seconds=3600, retain_seconds=1)
+    recorder = ClickRecorder(
+        store,
+        window_seconds=3600,
+        retain_seconds=1,
+        analytics=Analytics(store, retention_days=1),
+    )
 
     async def click() -> str | None:
         return await recorder.record(link, InteractionType.CLICK, "AbCdEfGh", Visitor.PERSON)

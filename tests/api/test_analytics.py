@@ -1,0 +1,326 @@
+"""Campaign analytics: aggregate counts by hour, day and campaign, against a real Redis.
+
+Across hour and day boundaries the recorder runs on a clock the test moves; through the API
+the counts come from real taps, clicks and opens of shortened messages."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from shortener.domain.analytics import Analytics, Interval
+from shortener.domain.interactions import ClickRecorder
+from shortener.domain.limits import MAX_ANALYTICS_DAYS, MAX_ANALYTICS_HOURS
+from shortener.model import InteractionType, LinkKind, StoredLink, Visitor
+from shortener.store.store import Store
+from tests.support.agents import PREVIEWS
+from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, PHONE, shorten, tap
+
+ORG = "org-t"
+# 22:30 UTC on the last day of February: the clock crosses an hour and a day (and a month).
+START = datetime(2027, 2, 28, 22, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+# Hang guard only: how long a test waits for the once-a-second write of tallied counts.
+TALLY_WAIT_SECONDS = 10.0
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at.timestamp()
+
+
+def link(kind: LinkKind, contact: str | None, campaign: str | None) -> StoredLink:
+    now = int(START.timestamp())
+    return StoredLink(
+        kind, ORG, "https://shop.example.com/", now, now + 86_400 * 30, contact, "m-1", campaign
+    )
+
+
+@pytest.fixture
+async def recorder(redis: aioredis.Redis) -> tuple[ClickRecorder, Analytics, Clock, Store]:
+    store = Store(redis, timeout=2)
+    clock = Clock(START)
+    analytics = Analytics(store, retention_days=400, clock=clock)
+    recorder = ClickRecorder(
+        store, window_seconds=86_400, retain_seconds=86_400, analytics=analytics, clock=clock
+    )
+    return recorder, analytics, clock, store
+
+
+def row(bucket: Any) -> tuple[int, int, int, int, int]:
+    return (bucket.clicks, bucket.opens, bucket.bot_clicks, bucket.anonymous_clicks, bucket.taps)
+
+
+async def test_counts_by_hour_and_day_match_what_happened_across_boundaries(recorder) -> None:
+    recorder_, analytics, clock, store = recorder
+    await store.set_consent(ORG, "c-out", False, 0)
+    tracked = link(LinkKind.TRACKED_SHORT, "c-1", "spring")
+    opted_out = link(LinkKind.TRACKED_SHORT, "c-out", "spring")
+    pixel = link(LinkKind.PIXEL, "c-1", "spring")
+    plain = link(LinkKind.SHORT, None, None)
+    plain_campaign = link(LinkKind.SHORT, None, "spring")
+    other_campaign = link(LinkKind.TRACKED_SHORT, "c-2", "autumn")
+
+    async def happen(at: datetime, what: list[tuple[StoredLink, InteractionType, Visitor]]) -> None:
+        clock.at = at
+        for item, kind, visitor in what:
+            await recorder_.record(item, kind, "AbCdEfGh", visitor)
+
+    click, open_ = InteractionType.CLICK, InteractionType.OPEN
+    person, bot, probe = Visitor.PERSON, Visitor.BOT, Visitor.PROBE
+    # 22:xx: two people's clicks, one of them anonymous, and a bot's.
+    await happen(
+        START, [(tracked, click, person), (opted_out, click, person), (tracked, click, bot)]
+    )
+    # 23:59:59: an open by a person, one by a bot (counted nowhere), untracked taps by a
+    # person (one of a campaign), a bot and a HEAD probe (counted nowhere), and a click of
+    # another campaign.
+    await happen(
+        START.replace(hour=23, minute=59, second=59),
+        [
+            (pixel, open_, person),
+            (pixel, open_, bot),
+            (plain, click, person),
+            (plain_campaign, click, person),
+            (plain, click, bot),
+            (plain, click, probe),
+            (other_campaign, click, person),
+        ],
+    )
+    # 00:00:00 the next day, in March: a click and a tap.
+    await happen(START + timedelta(hours=1, minutes=30), [(tracked, click, person)])
+    await happen(START + timedelta(hours=1, minutes=30), [(plain, click, person)])
+    await store.flush()
+
+    hourly = await analytics.series(
+        ORG, START - HOUR, START + 3 * HOUR, Interval.HOUR, campaign=None
+    )
+    assert [bucket.start for bucket in hourly.series] == [
+        datetime(2027, 2, 28, 21, tzinfo=UTC),
+        datetime(2027, 2, 28, 22, tzinfo=UTC),
+        datetime(2027, 2, 28, 23, tzinfo=UTC),
+        datetime(2027, 3, 1, 0, tzinfo=UTC),
+        datetime(2027, 3, 1, 1, tzinfo=UTC),
+    ]
+    assert [row(bucket) for bucket in hourly.series] == [
+        (0, 0, 0, 0, 0),
+        (2, 0, 1, 1, 0),
+        (1, 1, 0, 0, 2),
+        (1, 0, 0, 0, 1),
+        (0, 0, 0, 0, 0),
+    ]
+    daily = await analytics.series(
+        ORG, START - timedelta(days=1), START + timedelta(days=2), Interval.DAY, campaign=None
+    )
+    assert [(bucket.start.day, row(bucket)) for bucket in daily.series] == [
+        (27, (0, 0, 0, 0, 0)),
+        (28, (3, 1, 1, 1, 2)),
+        (1, (1, 0, 0, 0, 1)),
+        (2, (0, 0, 0, 0, 0)),
+    ]
+    # One campaign: the anonymous click still counts for it.
+    spring = await analytics.series(ORG, START, START + 2 * HOUR, Interval.HOUR, campaign="spring")
+    assert [row(bucket) for bucket in spring.series] == [
+        (2, 0, 1, 1, 0),
+        (0, 1, 0, 0, 1),
+        (1, 0, 0, 0, 0),
+    ]
+    listed = await analytics.campaigns(ORG, START - timedelta(days=1), START + timedelta(days=1))
+    assert [(c.campaign, c.clicks, c.opens, c.bot_clicks) for c in listed.campaigns] == [
+        ("spring", 3, 1, 1),
+        ("autumn", 1, 0, 0),
+    ]
+    # Another org sees none of it.
+    on_the_hour = START.replace(minute=0)
+    elsewhere = await analytics.series(
+        "org-x", on_the_hour, on_the_hour + HOUR, Interval.HOUR, None
+    )
+    assert [row(bucket) for bucket in elsewhere.series] == [(0, 0, 0, 0, 0)]
+
+
+async def test_aggregates_name_no_contact_message_or_link(recorder, redis) -> None:
+    recorder_, _, _, store = recorder
+    for contact in ("c-secret-1", "c-secret-2"):
+        item = link(LinkKind.TRACKED_SHORT, contact, "spring")
+        await recorder_.record(item, InteractionType.CLICK, "LinkIdXyZ", Visitor.PERSON)
+    await recorder_.record(
+        link(LinkKind.SHORT, None, "spring"), InteractionType.CLICK, "CoDe1234", Visitor.PERSON
+    )
+    await store.flush()
+    keys = [key.decode() async for key in redis.scan_iter(match="{o:org-t}:a[hd]:*")]
+    assert keys
+    for key in keys:
+        assert re.fullmatch(r"\{o:org-t\}:a[hd]:\d+", key), key
+        for field in await redis.hkeys(key):
+            # An hour, a metric and the campaign: nothing else.
+            assert re.fullmatch(rb"(\d+:)?[cobatl](:spring)?", field), field
+
+
+async def test_aggregates_are_dropped_after_the_retention(recorder, redis) -> None:
+    recorder_, _, _, store = recorder
+    await recorder_.record(
+        link(LinkKind.TRACKED_SHORT, "c-1", "spring"),
+        InteractionType.CLICK,
+        "AbCdEfGh",
+        Visitor.PERSON,
+    )
+    await recorder_.record(
+        link(LinkKind.SHORT, None, "spring"), InteractionType.CLICK, "AbCdEfGh", Visitor.PERSON
+    )
+    await store.flush()
+    day_end = datetime(2027, 3, 1, tzinfo=UTC)
+    keys = [key async for key in redis.scan_iter(match="{o:org-t}:a[hd]:*")]
+    assert len(keys) == 2
+    wanted = (day_end + timedelta(days=400)).timestamp()
+    for key in keys:
+        # The Redis of the tests has no PEXPIRETIME: the time left, from now.
+        expires = time.time() + await redis.pttl(key) / 1000
+        assert abs(expires - wanted) < 5, key
+
+
+async def wait_for_counts(client: httpx.AsyncClient, params: dict[str, str], wanted: Any) -> Any:
+    """The answer once it is `wanted`: taps are tallied and written once a second."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TALLY_WAIT_SECONDS
+    while True:
+        answer = await client.get("/v1/analytics", params=params, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        if wanted(body) or loop.time() > deadline:
+            return body
+        await asyncio.sleep(0.1)
+
+
+async def test_counts_of_real_taps_clicks_and_opens(client: httpx.AsyncClient) -> None:
+    sms = await shorten(
+        client,
+        body="A https://shop.example.com/a and B https://shop.example.com/b",
+        recipient=CONSENTED,
+        non_trackable=["https://shop.example.com/b"],
+        campaign="launch",
+    )
+    tracked, untracked = sms["links"]
+    mail = await shorten(
+        client,
+        content_type="html",
+        body='<p><a href="https://shop.example.com/m">m</a></p>',
+        recipient=CONSENTED,
+        campaign="launch",
+    )
+    pixel = re.search(r'<img src="([^"]+)"', mail["body"])
+    assert pixel is not None
+    assert (await tap(client, tracked["short_url"])).status_code == 302
+    assert (await tap(client, tracked["short_url"], PREVIEWS[0])).status_code == 302
+    assert (await tap(client, untracked["short_url"])).status_code == 302
+    assert (await tap(client, untracked["short_url"], PREVIEWS[0])).status_code == 302
+    opened = await client.get(urlsplit(pixel.group(1)).path, headers={"user-agent": PHONE})
+    assert opened.status_code == 200
+
+    now = datetime.now(UTC)
+    params = {
+        "from": (now - HOUR).isoformat(),
+        "to": (now + HOUR).isoformat(),
+        "interval": "hour",
+    }
+    totals = ("clicks", "opens", "bot_clicks", "anonymous_clicks", "taps")
+
+    def summed(body: Any) -> tuple[int, ...]:
+        return tuple(sum(bucket[name] for bucket in body["series"]) for name in totals)
+
+    body = await wait_for_counts(client, params, lambda body: summed(body)[4] == 1)
+    assert body["interval"] == "hour"
+    assert len(body["series"]) in (2, 3)
+    assert summed(body) == (1, 1, 1, 0, 1)
+    body = await wait_for_counts(
+        client, {**params, "campaign": "launch"}, lambda body: summed(body)[4] == 1
+    )
+    assert summed(body) == (1, 1, 1, 0, 1)
+    body = await wait_for_counts(
+        client, {**params, "campaign": "other"}, lambda body: summed(body)[4] == 1
+    )
+    assert summed(body) == (0, 0, 0, 0, 0)
+
+    listed = await client.get("/v1/analytics/campaigns", headers=AUTH)
+    assert listed.status_code == 200, listed.text
+    # Links issued: both of the text message and the e-mail's one (not its pixel).
+    assert listed.json() == {
+        "campaigns": [{"campaign": "launch", "clicks": 1, "opens": 1, "bot_clicks": 1, "links": 3}]
+    }
+    other = await client.get("/v1/analytics/campaigns", headers=OTHER_AUTH)
+    assert other.json() == {"campaigns": []}
+
+
+async def test_defaults_cover_the_last_day_or_month(client: httpx.AsyncClient) -> None:
+    hourly = await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)
+    assert hourly.status_code == 200
+    assert len(hourly.json()["series"]) in (24, 25)
+    daily = await client.get("/v1/analytics", headers=AUTH)
+    assert daily.json()["interval"] == "day"
+    assert len(daily.json()["series"]) in (30, 31)
+    starts = [datetime.fromisoformat(bucket["start"]) for bucket in daily.json()["series"]]
+    assert all(start.hour == 0 and start.minute == 0 for start in starts)
+    assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"interval": "week"}, "interval must be hour or day"),
+        ({"interval": "HOUR"}, "interval must be hour or day"),
+        ({"from": "yesterday"}, "from must be an ISO 8601 date or time"),
+        ({"from": "２０２６-01-01"}, "from must be an ISO 8601 date or time"),
+        ({"from": "٢٠٢٦-01-01"}, "from must be an ISO 8601 date or time"),
+        ({"to": "2026-13-01"}, "to must be an ISO 8601 date or time"),
+        ({"to": "9" * 5000}, "to must be an ISO 8601 date or time"),
+        ({"to": "99999-01-01"}, "to must be an ISO 8601 date or time"),
+        ({"from": "2026-01-02", "to": "2026-01-01"}, "from must be before to"),
+        ({"from": "2026-01-01", "to": "2026-01-01"}, "from must be before to"),
+        (
+            {"from": "2026-01-01", "to": "2026-03-01", "interval": "hour"},
+            f"from and to may span at most {MAX_ANALYTICS_HOURS} hours",
+        ),
+        (
+            {"from": "2000-01-01", "to": "2026-03-01"},
+            f"from and to may span at most {MAX_ANALYTICS_DAYS} days",
+        ),
+        ({"campaign": "c" * 129}, "campaign must be at most 128 characters"),
+    ],
+)
+async def test_bad_queries_get_a_clear_400(
+    client: httpx.AsyncClient, params: dict[str, str], detail: str
+) -> None:
+    answer = await client.get("/v1/analytics", params=params, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["detail"] == detail
+
+
+async def test_campaign_lists_refuse_bad_ranges_and_need_a_key(client: httpx.AsyncClient) -> None:
+    answer = await client.get(
+        "/v1/analytics/campaigns", params={"from": "1900-01-01", "to": "2026-01-01"}, headers=AUTH
+    )
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == f"from and to may span at most {MAX_ANALYTICS_DAYS} days"
+    for path in ("/v1/analytics", "/v1/analytics/campaigns"):
+        assert (await client.get(path)).status_code == 401
+
+
+async def test_a_time_with_an_offset_is_read_in_utc(client: httpx.AsyncClient) -> None:
+    answer = await client.get(
+        "/v1/analytics",
+        params={"from": "2026-01-01T02:00:00+02:00", "to": "2026-01-01T03:00:00+02:00"},
+        headers=AUTH,
+    )
+    assert answer.status_code == 200
+    assert [bucket["start"] for bucket in answer.json()["series"]] == ["2026-01-01T00:00:00Z"]
