@@ -32,6 +32,7 @@ from shortener.config import (
 from shortener.credentials import with_credentials
 from shortener.domain.org_keys import UnknownKey
 from shortener.domain.tenancy import DomainTaken, InvalidOrgId, OrgChanges, OrgList
+from shortener.http.dashboard.rendering import PREFIX as DASHBOARD
 from shortener.http.observability import log_config
 from shortener.metrics import MULTIPROCESS_ENV
 from shortener.model import StoreUnavailable
@@ -399,6 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
         print(f"Short links start with {settings.base_url}/", flush=True)
+        print(
+            f"Dashboard at {settings.base_url}{DASHBOARD} (sign in with an org's API key or an "
+            "admin key)",
+            flush=True,
+        )
         # The workers read the settings again: pin what was resolved here so that they agree.
         os.environ.setdefault("SHORTENER_DATA_DIR", str(settings.data_dir.resolve()))
         os.environ[BASE_URL_ENV] = settings.base_url

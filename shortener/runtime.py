@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -51,6 +53,9 @@ class Services:
     takedown: Takedown
     webhooks: Webhooks
     analytics: Analytics
+    # Signs the dashboard's sessions: derived from the code key, which every worker and
+    # instance on the store shares, so that a session is good on each of them.
+    session_secret: bytes
 
 
 class Runtime:
@@ -138,6 +143,7 @@ class Runtime:
                 self.store, allow_private=settings.webhook_allow_private, clock=self.clock
             ),
             analytics=analytics,
+            session_secret=hmac.new(secret, b"dashboard sessions", hashlib.sha256).digest(),
         )
 
     def deliverer(self) -> Deliverer:

@@ -4,13 +4,14 @@ API (`GET /v1/links/{code}`) and the CLI (`inspect`, `expiring`) both answer fro
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from shortener.domain.codes import CodeCodec
 from shortener.model import LinkKind, StoredLink
+from shortener.store.analytics import DAY_SECONDS
 from shortener.store.store import Store
 
 LinkKindName = Literal["short", "tracked_link", "pixel"]
@@ -111,6 +112,20 @@ class Lookup:
             ),
             disabled_reason=record.disabled_reason,
         )
+
+    async def expiring_by_day(self, org: str, days: int) -> list[tuple[date, int]]:
+        """The org's codes expiring on each of the next `days` UTC days, today first (from
+        the next minute on, as `expiring` counts)."""
+        await self.store.flush()
+        now = int(self.clock())
+        today = now // DAY_SECONDS
+        first_minute = now // 60 + 1
+        counts = await self.store.expiring_by_hour(org, first_minute, (today + days) * 24)
+        per_day = [0] * days
+        for offset, count in enumerate(counts):
+            per_day[(first_minute // 60 + offset) // 24 - today] += count
+        first = datetime.fromtimestamp(today * DAY_SECONDS, UTC).date()
+        return [(first + timedelta(days=n), count) for n, count in enumerate(per_day)]
 
     async def expiring(self, within_seconds: int) -> dict[str, int]:
         """Codes per org that are still active and expire within `within_seconds`, counted

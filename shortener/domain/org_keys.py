@@ -90,6 +90,11 @@ class OrgKeys:
             self._unwritten_uses[found.key_id] = now
         return found.org
 
+    def org_for_digest(self, digest: bytes) -> str | None:
+        """The org of the stored key with this SHA-256, noting no use."""
+        found = self._by_digest.get(digest)
+        return None if found is None else found.org
+
     async def write_uses(self) -> None:
         """Write the uses noted since the last write."""
         uses, self._unwritten_uses = self._unwritten_uses, {}

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shortener.config import Settings, load_settings
 from shortener.credentials import with_credentials
 from shortener.http import errors
+from shortener.http.dashboard.routes import ROUTES as DASHBOARD_ROUTES
+from shortener.http.dashboard.routes import is_dashboard
 from shortener.http.endpoints import ENDPOINTS, PUBLIC_HANDLERS
 from shortener.http.observability import (
     ObservabilityMiddleware,
@@ -40,8 +42,13 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 def _is_public(scope: Scope) -> bool:
+    """Whether people reach the route with a browser: its errors are pages for them."""
     endpoint = scope.get("endpoint")
-    return endpoint in PUBLIC_HANDLERS or isinstance(endpoint, TapEndpoint)
+    return (
+        endpoint in PUBLIC_HANDLERS
+        or isinstance(endpoint, TapEndpoint)
+        or is_dashboard(scope.get("path", ""))
+    )
 
 
 def _problem_response(scope: Scope, problem: HTTPProblem) -> Response:
@@ -149,9 +156,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             gc.set_threshold(50_000, 50, 100)
             yield
 
+    # The dashboard's first: `/{code}` would take `/dashboard` for a code.
     routes: list[BaseRoute] = [
-        SegmentRoute(endpoint.path, endpoint.handler, methods=[endpoint.method])
-        for endpoint in ENDPOINTS
+        *DASHBOARD_ROUTES,
+        *(
+            SegmentRoute(endpoint.path, endpoint.handler, methods=[endpoint.method])
+            for endpoint in ENDPOINTS
+        ),
     ]
     app = ShortenerApp(
         tap,
@@ -168,6 +179,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.gate = Gate.of(configured)
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.
     app.router.redirect_slashes = False
-    route_of = route_namer({endpoint.handler: endpoint.path for endpoint in ENDPOINTS})
+    route_of = route_namer(
+        {route.endpoint: route.path for route in routes if isinstance(route, Route)}
+    )
     app.add_middleware(ObservabilityMiddleware, route_of=route_of, unexpected=_unexpected_answer)
     return app

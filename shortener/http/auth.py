@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+
+from shortener.domain.org_keys import key_digest
 
 
 class ApiKeys:
@@ -14,16 +15,22 @@ class ApiKeys:
     __slots__ = ("_by_digest",)
 
     def __init__(self, keys: Mapping[str, str]) -> None:
-        self._by_digest = {_digest(key): (key.encode(), org) for key, org in keys.items()}
+        self._by_digest = {key_digest(key): (key.encode(), org) for key, org in keys.items()}
 
     def org_for(self, authorization: str | None) -> str | None:
         key = bearer_key(authorization)
         if key is None:
             return None
-        entry = self._by_digest.get(_digest(key))
+        entry = self._by_digest.get(key_digest(key))
         if entry is None or not hmac.compare_digest(entry[0], key.encode()):
             return None
         return entry[1]
+
+    def org_for_digest(self, digest: bytes) -> str | None:
+        """The org of the key with this SHA-256 (which only the service itself hands out: a
+        signed session names its key so)."""
+        entry = self._by_digest.get(digest)
+        return None if entry is None else entry[1]
 
 
 class AdminKeys:
@@ -32,14 +39,17 @@ class AdminKeys:
     __slots__ = ("_by_digest",)
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self._by_digest = {_digest(key): key.encode() for key in keys}
+        self._by_digest = {key_digest(key): key.encode() for key in keys}
 
     def holds(self, authorization: str | None) -> bool:
         key = bearer_key(authorization)
         if key is None:
             return False
-        known = self._by_digest.get(_digest(key))
+        known = self._by_digest.get(key_digest(key))
         return known is not None and hmac.compare_digest(known, key.encode())
+
+    def holds_digest(self, digest: bytes) -> bool:
+        return digest in self._by_digest
 
 
 def bearer_key(authorization: str | None) -> str | None:
@@ -57,8 +67,4 @@ def holds_key(authorization: str | None, key: str) -> bool:
     """Whether the header is `Authorization: Bearer` this key. Digests of equal length are
     compared, in constant time, so timing tells neither the key's length nor its content."""
     sent = bearer_key(authorization)
-    return sent is not None and hmac.compare_digest(_digest(sent), _digest(key))
-
-
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+    return sent is not None and hmac.compare_digest(key_digest(sent), key_digest(key))

@@ -126,7 +126,7 @@ async def body(request: Request, model: type[M]) -> M:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != JSON and not media_type.endswith("+json"):
         raise errors.NOT_JSON()
-    raw = await _read(request, gate(request).settings.max_body_bytes)
+    raw = await read_body(request, gate(request).settings.max_body_bytes)
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
@@ -137,13 +137,13 @@ async def optional_body(request: Request, model: type[M]) -> M | None:
     """Like `body`, where the body may be left out: None for a request with no body (and no
     content type)."""
     if "content-type" not in request.headers:
-        if await _read(request, gate(request).settings.max_body_bytes):
+        if await read_body(request, gate(request).settings.max_body_bytes):
             raise errors.NOT_JSON()
         return None
     return await body(request, model)
 
 
-async def _read(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         size = whole_number(declared)

@@ -505,6 +505,22 @@ class Store:
                         totals[org] = totals.get(org, 0) + int(count)
         return totals
 
+    async def expiring_by_hour(self, org: str, first_minute: int, end_hour: int) -> list[int]:
+        """The org's codes expiring in each hour (since the epoch) from `first_minute`'s up to
+        `end_hour`, that hour's from `first_minute` on: only the org's fields are read."""
+        fields = [expiring_field(org, minute) for minute in range(60)]
+        first_hour = first_minute // 60
+        counts: list[int] = []
+        for start in range(first_hour, end_hour, EXPIRING_HOURS_PER_READ):
+            some_hours = range(start, min(start + EXPIRING_HOURS_PER_READ, end_hour))
+            replies = await self._pipelined_run(
+                [("HMGET", expiring_key(hour), *fields) for hour in some_hours]
+            )
+            for hour, reply in zip(some_hours, replies, strict=True):
+                skipped = first_minute % 60 if hour == first_hour else 0
+                counts.append(sum(int(value or 0) for value in reply[skipped:]))
+        return counts
+
     async def tap_link(
         self,
         serial: int,

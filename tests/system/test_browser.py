@@ -6,7 +6,6 @@ with our responses (follow the 302, render the 404/410 pages) is what we mean it
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ import pytest
 import redis
 
 from tests.support import service
+from tests.support.browsers import CHROMIUM_FLAGS
 from tests.support.redis_servers import RedisServer
 
 AUTH = service.AUTH
@@ -44,25 +44,6 @@ LANDING_PAGE = (
 ).encode()
 BROWSER_TIMEOUT_SECONDS = 60
 SERVICE_START_SECONDS = 30
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    found = find_chromium()
-    if found is None:
-        pytest.skip(
-            "chromium is not installed: `make test` installs it where it can "
-            "(as root with apt-get); or run `apt-get install chromium`"
-        )
-    return found
 
 
 @dataclass
@@ -136,16 +117,7 @@ def browse(chromium: str, landing_port: int, profile: Path, url: str, *action: s
     command = [
         chromium,
         "--headless",
-        "--no-sandbox",  # Chromium's sandbox refuses to run as root.
-        "--disable-gpu",
-        # Without these Chromium dials out at start, and the closed network refuses it.
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        # Containers often have a tiny /dev/shm, where Chromium's renderers crash.
-        "--disable-dev-shm-usage",
+        *CHROMIUM_FLAGS,
         # Chromium would first try https:// on the landing host and fall back to http:// only
         # after a failed TLS handshake with the plain-HTTP landing server.
         "--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable",

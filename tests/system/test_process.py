@@ -278,6 +278,11 @@ def test_shortener_serve_shortens_and_redirects(tmp_path: Path) -> None:
             key = match.group(1) if match else None
         assert key, "the development key was not printed"
         base = f"http://127.0.0.1:{port}"
+        dashboard = None
+        while dashboard is None and time.monotonic() < deadline:
+            match = re.search(r"Dashboard at (\S+)", process.stdout.readline())
+            dashboard = match.group(1) if match else None
+        assert dashboard == f"{base}/dashboard"
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
@@ -297,6 +302,9 @@ def test_shortener_serve_shortens_and_redirects(tmp_path: Path) -> None:
             tap = httpx.get(short_url, follow_redirects=False)
             assert tap.status_code == 302
             assert tap.headers["location"] == "https://track.example.com/o/1"
+        # The address printed is the dashboard's: its sign-in form.
+        page = httpx.get(dashboard, headers={"accept": "text/html"})
+        assert page.status_code == 200 and 'name="key"' in page.text
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
