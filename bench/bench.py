@@ -69,6 +69,7 @@ from harness import (
 from reference_apps import FIXED_TARGET
 from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
+from shortener.store.analytics import WEEK_DAYS
 from shortener.store.embedded import server_binary
 from shortener.store.keys import (
     BOT_CLICKS_METRIC,
@@ -77,6 +78,7 @@ from shortener.store.keys import (
     OPENS_METRIC,
     analytics_days_key,
     analytics_hours_key,
+    analytics_weeks_key,
     campaign_field,
     hour_field,
 )
@@ -531,7 +533,7 @@ def seed_analytics(client: redis.Redis, org: str, last_day: int) -> None:
     rng = random.Random(7)
     metrics = (CLICKS_METRIC, OPENS_METRIC, BOT_CLICKS_METRIC)
     pipe = client.pipeline(transaction=False)
-    for day in range(last_day - ANALYTICS_DAYS + 1, last_day + 1):
+    for day in range(last_day - ANALYTICS_DAYS - WEEK_DAYS, last_day + 1):
         hours: dict[Any, int] = {}
         days: dict[Any, int] = {}
         for number in range(ANALYTICS_CAMPAIGNS):
@@ -546,6 +548,8 @@ def seed_analytics(client: redis.Redis, org: str, last_day: int) -> None:
                     days[field] = days.get(field, 0) + count
         pipe.hset(analytics_hours_key(org, day), mapping=hours)
         pipe.hset(analytics_days_key(org, day), mapping=days)
+        for field, count in days.items():
+            pipe.hincrby(analytics_weeks_key(org, day // WEEK_DAYS), field, count)
         pipe.execute()
 
 
@@ -1096,6 +1100,9 @@ def report(
         WEBHOOK_OFF,
         WEBHOOK_ON,
         DELIVERY,
+        CAMPAIGN_LIST,
+        DAILY_SERIES,
+        CAMPAIGN_SERIES,
         DEFAULT_DOMAIN,
         BRANDED,
         UNTRACKED_2W,

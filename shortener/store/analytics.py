@@ -10,6 +10,7 @@ from shortener.store.keys import (
     TAPS_METRIC,
     analytics_days_key,
     analytics_hours_key,
+    analytics_weeks_key,
     campaign_field,
     hour_field,
 )
@@ -18,18 +19,47 @@ DAY_SECONDS = 86_400
 HOUR_SECONDS = 3_600
 
 
+WEEK_DAYS = 7
+
+
 @dataclass(frozen=True, slots=True)
 class Hour:
-    """An hour of a UTC day, and when the counts of its day are dropped."""
+    """An hour of a UTC day, and when the counts of its day, and of its week, are dropped."""
 
     day: int
     hour: int
     until_ms: int
+    week_until_ms: int
+
+    @property
+    def week(self) -> int:
+        return self.day // WEEK_DAYS
 
 
 def hour_of(at: float, retention_days: int) -> Hour:
     day, rest = divmod(int(at), DAY_SECONDS)
-    return Hour(day, rest // HOUR_SECONDS, (day + 1 + retention_days) * DAY_SECONDS * 1000)
+    week_end = (day // WEEK_DAYS + 1) * WEEK_DAYS
+    return Hour(
+        day,
+        rest // HOUR_SECONDS,
+        (day + 1 + retention_days) * DAY_SECONDS * 1000,
+        (week_end + retention_days) * DAY_SECONDS * 1000,
+    )
+
+
+def campaign_keys(org: str, first_day: int, end_day: int) -> list[str]:
+    """The hashes that hold the campaign totals of the days from `first_day` up to `end_day`:
+    a week's where the range covers all of it, else a day's."""
+    keys: list[str] = []
+    day = first_day
+    while day < end_day:
+        if day % WEEK_DAYS == 0 and day + WEEK_DAYS <= end_day:
+            keys.append(analytics_weeks_key(org, day // WEEK_DAYS))
+            day += WEEK_DAYS
+        else:
+            keys.append(analytics_days_key(org, day))
+            day += 1
+    return keys
 
 
 class AnalyticsTally:
@@ -54,8 +84,9 @@ class AnalyticsTally:
 
     def add_links(self, org: str, at: Hour, campaign: str, count: int) -> None:
         """Links issued for a campaign."""
-        key = analytics_days_key(org, at.day)
-        self._add(key, campaign_field(LINKS_METRIC, campaign), at.until_ms, count)
+        field = campaign_field(LINKS_METRIC, campaign)
+        self._add(analytics_days_key(org, at.day), field, at.until_ms, count)
+        self._add(analytics_weeks_key(org, at.week), field, at.week_until_ms, count)
 
     def take(self) -> dict[tuple[str, str], tuple[int, int]]:
         counts, self.counts = self.counts, {}

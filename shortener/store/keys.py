@@ -46,8 +46,9 @@ Keys:
 - `{o:ORG}:ah:{DAY}`: the org's aggregate counts of one UTC day (days since the epoch) by
   hour: field `{HOUR}:{METRIC}` for the whole org and `{HOUR}:{METRIC}:{CAMPAIGN}` for one
   campaign, METRIC one of `ANALYTICS_METRICS`. `{o:ORG}:ad:{DAY}`: the day's totals per
-  campaign, field `{METRIC}:{CAMPAIGN}` (and `l:{CAMPAIGN}`: links issued), so that a list of
-  campaigns reads one small hash a day. Both live until the day is
+  campaign, field `{METRIC}:{CAMPAIGN}` (and `l:{CAMPAIGN}`: links issued); `{o:ORG}:aw:{WEEK}`
+  the same for a week (days since the epoch // 7), so that a list of campaigns over a month
+  reads four week hashes and a few day hashes, not thirty. Each lives until its day or week is
   `analytics_retention_days` old; they hold counts only, nothing that names a person,
   message or link. Clicks and opens are counted as they are recorded (`scripts.RECORD`); taps
   on untracked codes and links issued are summed in memory and added once a second.
@@ -143,6 +144,10 @@ def analytics_hours_key(org: str, day: int) -> str:
 
 def analytics_days_key(org: str, day: int) -> str:
     return f"{{o:{org}}}:ad:{day}"
+
+
+def analytics_weeks_key(org: str, week: int) -> str:
+    return f"{{o:{org}}}:aw:{week}"
 
 
 def hour_field(hour: int, metric: str, campaign: str | None = None) -> str:

@@ -125,7 +125,8 @@ end
 # added to the contact's index (KEYS[4] and KEYS[5], kept ARGV[10] ms at least), and every one
 # is counted (KEYS[3]) for the webhooks' backlog. A person's click or open, and a bot's click,
 # is added to the org's aggregate counts (ARGV[11] the metric, or empty; KEYS[6] by hour
-# ARGV[12], KEYS[7] by campaign; see `keys.analytics_hours_key`), anonymous clicks apart too.
+# ARGV[12], KEYS[7] and KEYS[8] by campaign for the day and week; see
+# `keys.analytics_hours_key`), anonymous clicks apart too.
 RECORD = (
     _NOTE_IN_INDEX
     + _TALLY
@@ -153,7 +154,7 @@ if named and contact ~= '' then
 end
 local metric = ARGV[11]
 if metric ~= '' then
-  local hour, campaign, until_ms = ARGV[12], ARGV[9], ARGV[13]
+  local hour, campaign, until_ms, week_until_ms = ARGV[12], ARGV[9], ARGV[13], ARGV[14]
   local metrics = {metric}
   if metric == 'c' and not named then table.insert(metrics, 'a') end
   for _, counted in ipairs(metrics) do
@@ -161,6 +162,7 @@ if metric ~= '' then
     if campaign ~= '' then
       tally(KEYS[6], hour .. ':' .. counted .. ':' .. campaign, until_ms)
       tally(KEYS[7], counted .. ':' .. campaign, until_ms)
+      tally(KEYS[8], counted .. ':' .. campaign, week_until_ms)
     end
   end
 end
@@ -250,29 +252,4 @@ end
 local delay = tonumber(ARGV[4]) * math.pow(2, tries - 1) * tonumber(ARGV[5])
 redis.call('ZADD', KEYS[1], math.floor(tonumber(ARGV[3]) + delay), ARGV[1])
 return {tries, 0}
-"""
-
-# Totals per campaign over days (KEYS: the days' `keys.analytics_days_key` hashes): a flat
-# list of field, sum. Summed here, so that a month of a thousand campaigns answers a few
-# thousand numbers rather than every day's fields.
-CAMPAIGN_TOTALS = """
-local totals = {}
-local order = {}
-for _, key in ipairs(KEYS) do
-  local fields = redis.call('HGETALL', key)
-  for i = 1, #fields, 2 do
-    local field = fields[i]
-    if totals[field] == nil then
-      totals[field] = 0
-      table.insert(order, field)
-    end
-    totals[field] = totals[field] + tonumber(fields[i + 1])
-  end
-end
-local flat = {}
-for _, field in ipairs(order) do
-  table.insert(flat, field)
-  table.insert(flat, tostring(totals[field]))
-end
-return flat
 """

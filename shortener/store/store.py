@@ -31,7 +31,7 @@ from shortener.model import (
     Visitor,
 )
 from shortener.store import scripts
-from shortener.store.analytics import AnalyticsTally, Hour
+from shortener.store.analytics import AnalyticsTally, Hour, campaign_keys
 from shortener.store.autopipeline import AutoPipeline, Command
 from shortener.store.embedded import COMPACT_HASH_CONFIG
 from shortener.store.failures import FAILURES, unavailable, unavailable_error
@@ -51,6 +51,7 @@ from shortener.store.keys import (
     added_key,
     analytics_days_key,
     analytics_hours_key,
+    analytics_weeks_key,
     consent_key,
     contact_bucket_key,
     contact_index_key,
@@ -173,7 +174,6 @@ class Store:
         self._erase_link_contact = redis.register_script(scripts.ERASE_LINK_CONTACT)
         self._lease_due = redis.register_script(scripts.LEASE_DUE)
         self._attempt_failed = redis.register_script(scripts.ATTEMPT_FAILED)
-        self._campaign_totals = redis.register_script(scripts.CAMPAIGN_TOTALS)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (
@@ -187,7 +187,6 @@ class Store:
             self._erase_link_contact,
             self._lease_due,
             self._attempt_failed,
-            self._campaign_totals,
         )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
@@ -567,7 +566,7 @@ class Store:
             link.message_id or "",
             link.campaign or "",
         ]
-        args += [retain_ms, counted, at.hour, at.until_ms]
+        args += [retain_ms, counted, at.hour, at.until_ms, at.week_until_ms]
         keys = [
             consent_key(link.org),
             interactions_key(link.org),
@@ -576,6 +575,7 @@ class Store:
             contact_index_key(link.org, link.contact_id or ""),
             analytics_hours_key(link.org, at.day),
             analytics_days_key(link.org, at.day),
+            analytics_weeks_key(link.org, at.week),
         ]
         return text(await self._eval(self._record, keys, args))
 
@@ -595,13 +595,18 @@ class Store:
         )
         return [[int(value or 0) for value in reply] for reply in replies]
 
-    async def campaign_totals(self, org: str, days: Sequence[int]) -> dict[str, int]:
-        """Each campaign field (`keys.campaign_field`) summed over the days."""
-        if not days:
+    async def campaign_totals(self, org: str, first_day: int, end_day: int) -> dict[str, int]:
+        """Each campaign field (`keys.campaign_field`) summed over the days from `first_day`
+        up to `end_day`: one round trip, of small reads that let other clients' commands in
+        between (a script summing a month would hold Redis for tens of milliseconds)."""
+        keys = campaign_keys(org, first_day, end_day)
+        if not keys:
             return {}
-        keys = [analytics_days_key(org, day) for day in days]
-        flat = await self._eval(self._campaign_totals, keys, [])
-        return {text(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        totals: dict[bytes, int] = {}
+        for reply in await self._pipelined_run([("HGETALL", key) for key in keys]):
+            for field, count in reply.items():
+                totals[field] = totals.get(field, 0) + int(count)
+        return {text(field): count for field, count in totals.items()}
 
     async def read_interactions(self, org: str, after: str | None, limit: int) -> list[Interaction]:
         start = f"({after}" if after else "-"

@@ -20,6 +20,8 @@ from shortener.domain.analytics import Analytics, Interval
 from shortener.domain.interactions import ClickRecorder
 from shortener.domain.limits import MAX_ANALYTICS_DAYS, MAX_ANALYTICS_HOURS
 from shortener.model import InteractionType, LinkKind, StoredLink, Visitor
+from shortener.store.analytics import campaign_keys
+from shortener.store.keys import analytics_days_key, analytics_weeks_key
 from shortener.store.store import Store
 from tests.support.agents import PREVIEWS
 from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, PHONE, shorten, tap
@@ -158,10 +160,10 @@ async def test_aggregates_name_no_contact_message_or_link(recorder, redis) -> No
         link(LinkKind.SHORT, None, "spring"), InteractionType.CLICK, "CoDe1234", Visitor.PERSON
     )
     await store.flush()
-    keys = [key.decode() async for key in redis.scan_iter(match="{o:org-t}:a[hd]:*")]
+    keys = [key.decode() async for key in redis.scan_iter(match="{o:org-t}:a[hdw]:*")]
     assert keys
     for key in keys:
-        assert re.fullmatch(r"\{o:org-t\}:a[hd]:\d+", key), key
+        assert re.fullmatch(r"\{o:org-t\}:a[hdw]:\d+", key), key
         for field in await redis.hkeys(key):
             # An hour, a metric and the campaign: nothing else.
             assert re.fullmatch(rb"(\d+:)?[cobatl](:spring)?", field), field
@@ -180,10 +182,13 @@ async def test_aggregates_are_dropped_after_the_retention(recorder, redis) -> No
     )
     await store.flush()
     day_end = datetime(2027, 3, 1, tzinfo=UTC)
-    keys = [key async for key in redis.scan_iter(match="{o:org-t}:a[hd]:*")]
-    assert len(keys) == 2
-    wanted = (day_end + timedelta(days=400)).timestamp()
+    day = int(START.timestamp()) // 86_400
+    week_end = datetime.fromtimestamp((day // 7 + 1) * 7 * 86_400, UTC)
+    ends = {"ah": day_end, "ad": day_end, "aw": week_end}
+    keys = [key.decode() async for key in redis.scan_iter(match="{o:org-t}:a[hdw]:*")]
+    assert sorted(key.split(":")[2] for key in keys) == ["ad", "ah", "aw"]
     for key in keys:
+        wanted = (ends[key.split(":")[2]] + timedelta(days=400)).timestamp()
         # The Redis of the tests has no PEXPIRETIME: the time left, from now.
         expires = time.time() + await redis.pttl(key) / 1000
         assert abs(expires - wanted) < 5, key
@@ -324,3 +329,45 @@ async def test_a_time_with_an_offset_is_read_in_utc(client: httpx.AsyncClient) -
     )
     assert answer.status_code == 200
     assert [bucket["start"] for bucket in answer.json()["series"]] == ["2026-01-01T00:00:00Z"]
+
+
+async def test_campaign_totals_over_any_days_add_weeks_and_days_alike(recorder) -> None:
+    # A click of campaign `spring` on each of 20 days in a row, so that every range of days
+    # holds as many clicks as days: ranges cut weeks anywhere, and cover whole ones.
+    _, analytics, clock, store = recorder
+    # Tracked for the month the clicks take.
+    recorder_ = ClickRecorder(
+        store, window_seconds=86_400 * 30, retain_seconds=86_400, analytics=analytics, clock=clock
+    )
+    first = START.replace(hour=12, minute=0)
+    for offset in range(20):
+        clock.at = first + timedelta(days=offset)
+        item = link(LinkKind.TRACKED_SHORT, "c-1", "spring")
+        await recorder_.record(item, InteractionType.CLICK, "AbCdEfGh", Visitor.PERSON)
+    await store.flush()
+    for start in range(0, 20, 3):
+        for days in (1, 6, 7, 8, 13, 14, 15, 20 - start):
+            end = min(start + days, 20)
+            listed = await analytics.campaigns(
+                ORG, first + timedelta(days=start), first + timedelta(days=end)
+            )
+            # The range ends at noon of its last day: that day counts whole.
+            assert [(c.campaign, c.clicks) for c in listed.campaigns] == [
+                ("spring", end - start + (1 if end < 20 else 0))
+            ], (start, days)
+
+
+def test_a_range_reads_whole_weeks_where_it_covers_them() -> None:
+    first_monday_ish = 7 * 3000
+    keys = campaign_keys("o", first_monday_ish - 2, first_monday_ish + 16)
+    assert keys == [
+        analytics_days_key("o", first_monday_ish - 2),
+        analytics_days_key("o", first_monday_ish - 1),
+        analytics_weeks_key("o", 3000),
+        analytics_weeks_key("o", 3001),
+        analytics_days_key("o", first_monday_ish + 14),
+        analytics_days_key("o", first_monday_ish + 15),
+    ]
+    # A month reads at most four weeks and a dozen days.
+    assert all(len(campaign_keys("o", day, day + 30)) <= 16 for day in range(0, 14))
+    assert campaign_keys("o", 5, 5) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,11 @@ PHONE = (
 # Hang guard only: how long the test waits for taps to reach the aggregates.
 COUNTS_WAIT_SECONDS = 15.0
 PHONE_WIDTH = 390
+HEADING_LEVELS = "[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1])"
+UNLABELLED_FIELDS = (
+    "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+    ".filter(field => field.labels.length === 0).map(field => field.name)"
+)
 TOTALS = ("clicks", "opens", "bot_clicks", "anonymous_clicks", "taps")
 
 
@@ -108,6 +114,13 @@ def sign_in(page: Any, base: str, key: str) -> None:
 
 
 def shot(page: Any, name: str) -> None:
+    """Check the page people look at, then keep a picture of it."""
+    # Headings in order: one h1 first, no level skipped.
+    levels = page.evaluate(HEADING_LEVELS)
+    assert levels and levels[0] == 1 and levels.count(1) == 1, (name, levels)
+    assert all(later - earlier <= 1 for earlier, later in pairwise(levels)), name
+    # Every field has a label.
+    assert page.evaluate(UNLABELLED_FIELDS) == [], name
     page.screenshot(path=str(output_dir("dashboard") / f"{name}.png"), full_page=True)
 
 
