@@ -91,7 +91,8 @@ T = TypeVar("T")
 # Interactions deleted, or link records changed, per round trip of an erasure.
 ERASE_CHUNK = 500
 
-EXPIRING_FLUSH_SECONDS = 1.0
+# How often counts summed in memory (the expiry index, aggregate counts) are written.
+TALLY_FLUSH_SECONDS = 1.0
 # Hours of the expiry index read per round trip, each round trip with its own deadline.
 EXPIRING_HOURS_PER_READ = 512
 # Commands in flight outside the shared pipeline on a cluster, below redis-py's 100
@@ -193,7 +194,7 @@ class Store:
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
         self._analytics = AnalyticsTally()
-        self._expiring_flush: asyncio.Task[None] | None = None
+        self._tally_flush: asyncio.Task[None] | None = None
         # The cluster client fails a command at once when its node has no connection free,
         # where a single Redis' blocking pool (see `connect`) lets it wait: so a burst of
         # requests waits its turn here instead, within the same deadline.
@@ -253,13 +254,13 @@ class Store:
                 raise reply
         return replies
 
-    def _schedule_expiring_flush(self) -> None:
-        if self._expiring_flush is None or self._expiring_flush.done():
-            self._expiring_flush = asyncio.get_running_loop().create_task(
-                self._flush_expiring(delay=EXPIRING_FLUSH_SECONDS)
+    def _schedule_flush(self) -> None:
+        if self._tally_flush is None or self._tally_flush.done():
+            self._tally_flush = asyncio.get_running_loop().create_task(
+                self._flush_tallies(delay=TALLY_FLUSH_SECONDS)
             )
 
-    async def _flush_expiring(self, delay: float = 0.0) -> None:
+    async def _flush_tallies(self, delay: float = 0.0) -> None:
         """Write the tallies: the expiry index, and the aggregate counts summed in memory."""
         await asyncio.sleep(delay)
         counts = self._expiring.take()
@@ -290,11 +291,11 @@ class Store:
 
     async def flush(self) -> None:
         """Write what is still buffered (the expiry index, aggregate counts)."""
-        if self._expiring_flush is not None and not self._expiring_flush.done():
-            self._expiring_flush.cancel()
+        if self._tally_flush is not None and not self._tally_flush.done():
+            self._tally_flush.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._expiring_flush
-        await self._flush_expiring()
+                await self._tally_flush
+        await self._flush_tallies()
 
     async def close(self) -> None:
         with contextlib.suppress(StoreUnavailable):
@@ -428,7 +429,7 @@ class Store:
                     and link.kind is not LinkKind.PIXEL
                 ):
                     self._analytics.add_links(link.org, issued, link.campaign, 1)
-        self._schedule_expiring_flush()
+        self._schedule_flush()
         if lost:
             # Never handed out: the earlier result names other links.
             await self._pipelined_run(
@@ -582,7 +583,7 @@ class Store:
     def count_tap(self, org: str, at: Hour, campaign: str | None) -> None:
         """A person's tap on an untracked code, for the aggregates: added within a second."""
         self._analytics.add_tap(org, at, campaign)
-        self._schedule_expiring_flush()
+        self._schedule_flush()
 
     async def hour_counts(
         self, org: str, days: Sequence[int], fields: Sequence[str]
