@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
 
 
 class LinkKind(enum.Enum):
@@ -39,9 +40,35 @@ PIXEL_TARGET = "-"
 
 class Visitor(enum.Enum):
     PERSON = "person"
+    # A preview, crawler, scanner or script, known by its user agent.
     BOT = "bot"
+    # A mail client's image proxy fetching the open pixel for the person who opened the mail
+    # (Gmail's): that person's open.
+    PROXY = "proxy"
+    # A mail privacy service fetching the open pixel ahead of anyone opening the mail (Apple
+    # Mail Privacy Protection): no one's open.
+    PREFETCH = "prefetch"
     # A HEAD request: answered like a tap, counted and recorded as nothing.
     PROBE = "probe"
+
+    @property
+    def machine(self) -> bool:
+        return self in (Visitor.BOT, Visitor.PREFETCH)
+
+    @property
+    def bot_reason(self) -> BotReason | None:
+        """Why a machine's interaction was not a person's."""
+        return _BOT_REASONS.get(self)
+
+
+# Why an interaction is a bot's, as `/v1/interactions` and webhooks say.
+BotReason = Literal["user_agent", "prefetch"]
+USER_AGENT: BotReason = "user_agent"
+PREFETCH_REASON: BotReason = "prefetch"
+_BOT_REASONS: dict[Visitor, BotReason] = {
+    Visitor.BOT: USER_AGENT,
+    Visitor.PREFETCH: PREFETCH_REASON,
+}
 
 
 class InteractionType(enum.Enum):
@@ -74,6 +101,10 @@ class Interaction:
     message_id: str | None
     contact_id: str | None
     campaign: str | None = None
+    # Why it is a bot's (see `Visitor.bot_reason`); None for a person.
+    bot_reason: BotReason | None = None
+    # A person's open fetched through their mail client's image proxy.
+    proxied: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,14 @@ from pydantic import BaseModel, Field
 from shortener.domain.analytics import Analytics
 from shortener.domain.limits import MAX_PAGE, MAX_SCANNED_PER_PAGE
 from shortener.metrics import CLICKS
-from shortener.model import Interaction, InteractionType, LinkKind, StoredLink, Visitor
+from shortener.model import (
+    BotReason,
+    Interaction,
+    InteractionType,
+    LinkKind,
+    StoredLink,
+    Visitor,
+)
 from shortener.store.keys import BOT_CLICKS_METRIC, CLICKS_METRIC, OPENS_METRIC
 from shortener.store.store import Store
 
@@ -45,6 +52,17 @@ class InteractionOut(BaseModel):
     contact_id: str | None
     url: str | None = Field(description="Where the click went; null for an open.")
     bot: bool
+    bot_reason: BotReason | None = Field(
+        default=None,
+        description="Why it is a bot's: `user_agent` (a known preview, crawler, scanner or "
+        "script), `prefetch` (a mail privacy service fetching an e-mail's pixel ahead of "
+        "anyone opening it); null for a person.",
+    )
+    proxied: bool = Field(
+        default=False,
+        description="An open fetched through the reader's mail client's image proxy (Gmail's): "
+        "a person's open, counted as one.",
+    )
     campaign: str | None = Field(description="The campaign of the message; null if none.")
 
 
@@ -101,6 +119,8 @@ def interaction_out(item: Interaction) -> InteractionOut:
         contact_id=item.contact_id,
         url=item.url,
         bot=item.bot,
+        bot_reason=item.bot_reason,
+        proxied=item.proxied,
         campaign=item.campaign,
     )
 
@@ -110,6 +130,7 @@ _COUNTED = {
     (InteractionType.CLICK, Visitor.PERSON): CLICKS_METRIC,
     (InteractionType.CLICK, Visitor.BOT): BOT_CLICKS_METRIC,
     (InteractionType.OPEN, Visitor.PERSON): OPENS_METRIC,
+    (InteractionType.OPEN, Visitor.PROXY): OPENS_METRIC,
 }
 
 
@@ -150,7 +171,7 @@ class ClickRecorder:
             kind=kind,
             link_id=link_id,
             code=link_id if link.kind.has_code else None,
-            bot=visitor is Visitor.BOT,
+            visitor=visitor,
             retain_ms=self.retain_seconds * 1000,
             now_ms=int(self.clock() * 1000),
             counted=_COUNTED.get((kind, visitor), ""),

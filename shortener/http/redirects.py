@@ -61,7 +61,7 @@ async def open_pixel(request: Request) -> Response:
     await redirects.open(
         request.path_params["org_hash"],
         request.path_params["link_id"],
-        requests.visitor_of(request),
+        requests.pixel_visitor_of(request),
         requests.owner(request.scope, redirects),
     )
     return Response(PIXEL_GIF, media_type="image/gif", headers=_NO_STORE)

@@ -20,7 +20,7 @@ from shortener.http.responses import JSON, header
 from shortener.http.throttle import MissThrottle
 from shortener.model import Visitor
 from shortener.runtime import Runtime, Services
-from shortener.text.bots import is_bot
+from shortener.text.bots import is_bot, is_mail_proxy, is_privacy_prefetch
 from shortener.text.parsing import whole_number
 
 M = TypeVar("M", bound=BaseModel)
@@ -118,6 +118,18 @@ def visitor(method: str, user_agent: str) -> Visitor:
 
 def visitor_of(request: Request) -> Visitor:
     return visitor(request.method, request.headers.get("user-agent", ""))
+
+
+def pixel_visitor_of(request: Request) -> Visitor:
+    """Who fetches an open pixel: as `visitor_of`, but a mail client's image proxy fetches for
+    the person who opened the mail, and a mail privacy service ahead of anyone."""
+    user_agent = request.headers.get("user-agent", "")
+    if request.method != "HEAD":
+        if is_mail_proxy(user_agent):
+            return Visitor.PROXY
+        if is_privacy_prefetch(user_agent, gate(request).clients.of(request.scope)):
+            return Visitor.PREFETCH
+    return visitor(request.method, user_agent)
 
 
 async def body(request: Request, model: type[M]) -> M:

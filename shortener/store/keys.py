@@ -16,8 +16,10 @@ Keys:
   value `AT REASON` (see `records.encode_takedown`); only ops read it, the tap path sees the
   takedown in the link record itself. Lives as long as the latest disabled link of the block.
 - `m:{org}:{message_id}`: a shortened message's result, so that a retry returns it again.
-- `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, g campaign,
-  and l link id, k code, m message id, p contact id unless the contact had opted out);
+- `{o:ORG}:ix`: the org's stream of interactions (fields: t type, u url, b bot, r why a bot's
+  (`records.bot_reason_code`), x "1" for an open through a mail client's image proxy, g
+  campaign, and l link id, k code, m message id, p contact id unless the contact had opted
+  out);
   `{o:ORG}:consent`: hash contact id ->
   "1 MS"/"0 MS" (tracking allowed / opted out, set at MS milliseconds since the epoch; the
   flag alone in records written before the time was kept). The shared hash tag keeps both in
@@ -98,7 +100,13 @@ BASE_URL_FIELD = "base"
 ORG_BASE_URL_PREFIX = "base:"
 # The suffix of a slot's tap count in the block's count hash, by who tapped; a probe counts
 # nowhere.
-TAP_COUNTERS = {Visitor.PERSON: "c", Visitor.BOT: "b", Visitor.PROBE: ""}
+TAP_COUNTERS = {
+    Visitor.PERSON: "c",
+    Visitor.PROXY: "c",
+    Visitor.BOT: "b",
+    Visitor.PREFETCH: "b",
+    Visitor.PROBE: "",
+}
 
 
 def link_key(serial: int) -> str:

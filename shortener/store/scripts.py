@@ -126,12 +126,19 @@ end
 # is counted (KEYS[3]) for the webhooks' backlog. A person's click or open, and a bot's click,
 # is added to the org's aggregate counts (ARGV[11] the metric, or empty; KEYS[6] by hour
 # ARGV[12], KEYS[7] and KEYS[8] by campaign for the day and week; see
-# `keys.analytics_hours_key`), anonymous clicks apart too.
+# `keys.analytics_hours_key`), anonymous clicks apart too. ARGV[15] is why it is a bot's (a
+# `records.bot_reason_code`, or empty), ARGV[16] "1" for an open through an image proxy.
 RECORD = (
     _NOTE_IN_INDEX
     + _TALLY
     + """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
+if ARGV[15] ~= '' then
+  table.insert(fields, 'r'); table.insert(fields, ARGV[15])
+end
+if ARGV[16] ~= '' then
+  table.insert(fields, 'x'); table.insert(fields, ARGV[16])
+end
 if ARGV[9] ~= '' then
   table.insert(fields, 'g'); table.insert(fields, ARGV[9])
 end

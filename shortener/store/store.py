@@ -74,6 +74,7 @@ from shortener.store.keys import (
     webhooks_key,
 )
 from shortener.store.records import (
+    bot_reason_code,
     decode_consent,
     decode_interaction,
     decode_link,
@@ -548,26 +549,28 @@ class Store:
         kind: InteractionType,
         link_id: str,
         code: str | None,
-        bot: bool,
+        visitor: Visitor,
         retain_ms: int,
         now_ms: int,
         counted: str,
         at: Hour,
     ) -> str:
-        """Append an interaction (anonymous if its contact opted out), index it under its
-        contact, and add it to the aggregate metric `counted` (none if empty) of hour `at`."""
+        """Append an interaction by `visitor` (anonymous if its contact opted out), index it
+        under its contact, and add it to the aggregate metric `counted` (none if empty) of
+        hour `at`."""
         args: list[str | int] = [
             link.contact_id or "",
             now_ms - retain_ms,
             interaction_code(kind),
             link.target,
-            "1" if bot else "0",
+            "1" if visitor.machine else "0",
             link_id,
             code or "",
             link.message_id or "",
             link.campaign or "",
         ]
         args += [retain_ms, counted, at.hour, at.until_ms, at.week_until_ms]
+        args += [bot_reason_code(visitor.bot_reason), "1" if visitor is Visitor.PROXY else ""]
         keys = [
             consent_key(link.org),
             interactions_key(link.org),

@@ -9,6 +9,7 @@ one costs no more than a real one, and the cache of answers stays small.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from typing import Protocol
@@ -95,3 +96,36 @@ def is_bot(user_agent: str) -> bool:
     """Whether a request comes from a preview, crawler or scanner rather than a person, by the
     first MAX_AGENT_CHARS characters of its User-Agent."""
     return _classify(user_agent[:MAX_AGENT_CHARS])
+
+
+# Mail clients' image proxies that fetch an e-mail's images when the person opens it, and only
+# then: Gmail's (web and apps) and Yahoo Mail's. Their fetch of the open pixel is that person's
+# open, though their agent is no browser's.
+MAIL_PROXY_AGENTS = _compile(r"GoogleImageProxy|YahooMailProxy")
+# Apple Mail Privacy Protection fetches every image of an e-mail through Apple's relays when
+# the mail reaches the device, whether or not anyone opens it. Its fetches give a bare
+# "Mozilla/5.0" as their agent and come from Apple's own network, 17.0.0.0/8. Both must hold:
+# the agent alone is also sent by other scripts, and Apple's network alone by people's Macs.
+PRIVACY_PREFETCH_AGENT = "Mozilla/5.0"
+PRIVACY_PREFETCH_NETWORK = ipaddress.ip_network("17.0.0.0/8")
+
+
+def is_mail_proxy(user_agent: str) -> bool:
+    """Whether a fetch of an open pixel comes from a mail client's image proxy."""
+    return (
+        MAIL_PROXY_AGENTS.search(user_agent[:MAX_AGENT_CHARS].encode("utf-8", "replace"))
+        is not None
+    )
+
+
+def is_privacy_prefetch(user_agent: str, address: str) -> bool:
+    """Whether a fetch of an open pixel is Apple Mail Privacy Protection's, ahead of any open."""
+    if user_agent.strip() != PRIVACY_PREFETCH_AGENT:
+        return False
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        found = found.ipv4_mapped
+    return found in PRIVACY_PREFETCH_NETWORK
