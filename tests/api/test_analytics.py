@@ -10,7 +10,6 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -24,7 +23,7 @@ from shortener.store.analytics import campaign_keys
 from shortener.store.keys import analytics_days_key, analytics_weeks_key
 from shortener.store.store import Store
 from tests.support.agents import PREVIEWS
-from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, PHONE, shorten, tap
+from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, PHONE, mail, shorten, tap
 
 ORG = "org-t"
 # 22:30 UTC on the last day of February: the clock crosses an hour and a day (and a month).
@@ -216,20 +215,12 @@ async def test_counts_of_real_taps_clicks_and_opens(client: httpx.AsyncClient) -
         campaign="launch",
     )
     tracked, untracked = sms["links"]
-    mail = await shorten(
-        client,
-        content_type="html",
-        body='<p><a href="https://shop.example.com/m">m</a></p>',
-        recipient=CONSENTED,
-        campaign="launch",
-    )
-    pixel = re.search(r'<img src="([^"]+)"', mail["body"])
-    assert pixel is not None
+    _, pixel = await mail(client, campaign="launch")
     assert (await tap(client, tracked["short_url"])).status_code == 302
     assert (await tap(client, tracked["short_url"], PREVIEWS[0])).status_code == 302
     assert (await tap(client, untracked["short_url"])).status_code == 302
     assert (await tap(client, untracked["short_url"], PREVIEWS[0])).status_code == 302
-    opened = await client.get(urlsplit(pixel.group(1)).path, headers={"user-agent": PHONE})
+    opened = await client.get(pixel, headers={"user-agent": PHONE})
     assert opened.status_code == 200
 
     now = datetime.now(UTC)

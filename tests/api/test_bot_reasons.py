@@ -4,10 +4,8 @@ Privacy Protection's prefetch of the pixel is no one's."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from shortener.config import Settings
 from shortener.store.records import decode_interaction
 from tests.support.agents import PREVIEWS
-from tests.support.apps import AUTH, CONSENTED, PHONE, interactions, shorten, tap
+from tests.support.apps import AUTH, CONSENTED, PHONE, interactions, mail, shorten, tap
 
 GMAIL_PROXY = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -24,20 +22,6 @@ YAHOO_PROXY = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN287
 APPLE_PREFETCH = "Mozilla/5.0"
 APPLE_ADDRESS = "17.58.100.7"
 ELSEWHERE = "203.0.113.9"
-
-
-async def mail(client: httpx.AsyncClient) -> tuple[str, str]:
-    """An e-mail with one tracked link: its tracked link's URL and its pixel's path."""
-    sent = await shorten(
-        client,
-        content_type="html",
-        body='<p><a href="https://shop.example.com/m">m</a></p>',
-        recipient=CONSENTED,
-        campaign="news",
-    )
-    pixel = re.search(r'<img src="([^"]+)"', sent["body"])
-    assert pixel is not None
-    return sent["links"][0]["tracking_url"], urlsplit(pixel.group(1)).path
 
 
 async def counts(client: httpx.AsyncClient, link_id: str) -> tuple[int, int]:
@@ -64,7 +48,7 @@ async def test_every_interaction_says_why_it_is_a_bots(client: httpx.AsyncClient
 async def test_an_open_through_a_mail_clients_image_proxy_is_a_persons(
     client: httpx.AsyncClient, agent: str
 ) -> None:
-    _, pixel = await mail(client)
+    _, pixel = await mail(client, campaign="news")
     fetched = await client.get(pixel, headers={"user-agent": agent})
     assert fetched.status_code == 200
     (opened,) = await interactions(client)
@@ -84,7 +68,7 @@ async def test_apple_mail_privacy_prefetches_are_no_ones_opens(
 ) -> None:
     # The in-process client connects from loopback, a proxy the service is told to believe.
     client = await client_for(make_settings(trusted_proxies="127.0.0.1"))
-    _, pixel = await mail(client)
+    _, pixel = await mail(client, campaign="news")
     for address, agent in (
         (APPLE_ADDRESS, APPLE_PREFETCH),
         # Only both together: the bare agent from elsewhere, and a Mac's own agent on Apple's

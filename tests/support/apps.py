@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -64,6 +65,21 @@ async def shorten(
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+async def mail(client: httpx.AsyncClient, **message: Any) -> tuple[dict[str, Any], str]:
+    """An e-mail with one tracked link, shortened as org-a for a consenting contact: its
+    result, and the path of its open pixel."""
+    sent = await shorten(
+        client,
+        content_type="html",
+        body='<p><a href="https://shop.example.com/m">m</a></p>',
+        recipient=CONSENTED,
+        **message,
+    )
+    pixel = re.search(r'<img src="([^"]+)"', sent["body"])
+    assert pixel is not None, sent["body"]
+    return sent, urlsplit(pixel.group(1)).path
 
 
 async def first_link(client: httpx.AsyncClient, body: str, **message: Any) -> dict[str, Any]:

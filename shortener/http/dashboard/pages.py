@@ -113,7 +113,7 @@ async def shown_org(
     and, for an admin, every org to pick from."""
     if not session.admin:
         return session.org, []
-    names = [org.org for org in await services.tenancy.all()]
+    names = await services.tenancy.names()
     if asked in names:
         return asked, names
     return (names[0] if names else None), names
@@ -352,7 +352,7 @@ async def _orgs_page(
 async def create_key(request: Request, session: Session, fields: dict[str, str]) -> Response:
     services = await requests.services(request)
     org = fields.get("org", "")
-    if org not in {known.org for known in await services.tenancy.all()}:
+    if org not in await services.tenancy.names():
         return await problem_page(request, session, 404, NO_SUCH_ORG)
     made = await services.org_keys.create(org)
     # Shown this once, on the page the form answers: never in a URL.

@@ -3,6 +3,7 @@ keep a page to its own origin, the session, and reading a form."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,13 @@ def identify(request: Request, digest: bytes) -> Identity | None:
 async def sessions(request: Request) -> Sessions:
     services = await requests.services(request)
     base_url = requests.gate(request).settings.base_url
-    return Sessions(services.session_secret, https=base_url.startswith("https://"))
+    return _sessions(services.session_secret, base_url.startswith("https://"))
+
+
+@functools.lru_cache(maxsize=4)
+def _sessions(secret: bytes, https: bool) -> Sessions:
+    # One per secret: every request of the process reads and writes its cookie with it.
+    return Sessions(secret, https=https)
 
 
 async def session_of(request: Request) -> Session:
