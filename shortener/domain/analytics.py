@@ -100,10 +100,16 @@ class Analytics:
         self.store = store
         self.retention_days = retention_days
         self.clock = clock
+        # The hour of the last second asked about: every tap asks, seconds change seldom.
+        self._second = -1
+        self._hour: Hour | None = None
 
     def now(self) -> Hour:
         """The hour counts go to now."""
-        return hour_of(self.clock(), self.retention_days)
+        second = int(self.clock())
+        if second != self._second or self._hour is None:
+            self._second, self._hour = second, hour_of(second, self.retention_days)
+        return self._hour
 
     def default_range(
         self, interval: Interval, start: datetime | None, end: datetime | None
