@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint layers typecheck browser unit clean wrk soak bench
+.PHONY: run test lint layers typecheck browser unit clean wrk soak bench bots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ BENCH_WORKERS_CHECK ?= 1
 bench: $(STAMP) wrk
 	$(BIN)/python bench/bench.py --seconds $(BENCH_SECONDS) --connections $(BENCH_CONNECTIONS) \
 		$(if $(filter 1,$(BENCH_WORKERS_CHECK)),--workers-check)
+
+# The corpus of people's and machines' taps (tests/support/corpus.py): how many of each the
+# service counts as people.
+bots: $(STAMP)
+	$(BIN)/python bench/bots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
