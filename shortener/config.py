@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(default=10, ge=1, le=100)
     webhook_delivery: bool = True
     analytics_retention_days: int = Field(default=400, ge=1, le=3650)
+    settle_seconds: int = Field(default=10, ge=1, le=3600)
+    scanner_window_seconds: int = Field(default=120, ge=1, le=86_400)
+    too_soon_seconds: int = Field(default=0, ge=0, le=86_400)
 
     @field_validator("redis_url")
     @classmethod

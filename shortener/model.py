@@ -19,6 +19,8 @@ class LinkKind(enum.Enum):
     TRACKED_SHORT = "tracked_short"  # a tracked short code (its tracked link shares the record)
     TRACKED = "tracked"  # a tracked link with no short code (e-mail)
     PIXEL = "pixel"  # an open-tracking pixel
+    # An e-mail's hidden link, which no person sees: whoever fetches it scans the mail.
+    HONEYPOT = "honeypot"
 
     @property
     def tracked(self) -> bool:
@@ -32,7 +34,7 @@ class LinkKind(enum.Enum):
 # What a tap on `/{code}` follows.
 CODE_KINDS = frozenset({LinkKind.SHORT, LinkKind.TRACKED_SHORT})
 # The records behind signed tracked links: tracked short codes and e-mail links.
-SIGNED_KINDS = frozenset({LinkKind.TRACKED_SHORT, LinkKind.TRACKED})
+SIGNED_KINDS = frozenset({LinkKind.TRACKED_SHORT, LinkKind.TRACKED, LinkKind.HONEYPOT})
 PIXEL_KINDS = frozenset({LinkKind.PIXEL})
 # An open pixel leads nowhere; its record says so in place of a target.
 PIXEL_TARGET = "-"
@@ -61,10 +63,14 @@ class Visitor(enum.Enum):
         return _BOT_REASONS.get(self)
 
 
-# Why an interaction is a bot's, as `/v1/interactions` and webhooks say.
-BotReason = Literal["user_agent", "prefetch"]
+# Why an interaction is a bot's, as `/v1/interactions` and webhooks say. The last three are
+# judged when it settles, from its message's other interactions.
+BotReason = Literal["user_agent", "prefetch", "honeypot", "burst", "too_soon"]
 USER_AGENT: BotReason = "user_agent"
 PREFETCH_REASON: BotReason = "prefetch"
+HONEYPOT: BotReason = "honeypot"
+BURST: BotReason = "burst"
+TOO_SOON: BotReason = "too_soon"
 _BOT_REASONS: dict[Visitor, BotReason] = {
     Visitor.BOT: USER_AGENT,
     Visitor.PREFETCH: PREFETCH_REASON,
@@ -105,6 +111,8 @@ class Interaction:
     bot_reason: BotReason | None = None
     # A person's open fetched through their mail client's image proxy.
     proxied: bool = False
+    # Whether `bot` and `bot_reason` are final (see `domain.settling`).
+    settled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from shortener.domain.lookup import Lookup
 from shortener.domain.org_keys import OrgKeys
 from shortener.domain.orgs import OrgDirectory
 from shortener.domain.redirects import Redirects
+from shortener.domain.settling import Rules, Settler
 from shortener.domain.shortening import LinkPolicy, Shortening
 from shortener.domain.signing import LinkSigner
 from shortener.domain.takedown import Takedown
@@ -53,6 +54,7 @@ class Services:
     takedown: Takedown
     webhooks: Webhooks
     analytics: Analytics
+    codec: CodeCodec
     # Signs the dashboard's sessions: derived from the code key, which every worker and
     # instance on the store shares, so that a session is good on each of them.
     session_secret: bytes
@@ -116,6 +118,7 @@ class Runtime:
             window_seconds=settings.tracking_window_seconds,
             retain_seconds=settings.interaction_retention_seconds,
             analytics=analytics,
+            rules=self.settling_rules(),
             clock=self.clock,
         )
         policy = LinkPolicy(
@@ -143,6 +146,7 @@ class Runtime:
                 self.store, allow_private=settings.webhook_allow_private, clock=self.clock
             ),
             analytics=analytics,
+            codec=codec,
             session_secret=hmac.new(secret, b"dashboard sessions", hashlib.sha256).digest(),
         )
 
@@ -154,8 +158,32 @@ class Runtime:
             WebhookSender(allow_private=settings.webhook_allow_private),
             backoff_seconds=settings.webhook_backoff_seconds,
             max_attempts=settings.webhook_max_attempts,
+            settle_seconds=settings.settle_seconds,
             clock=self.clock,
         )
+
+    def settling_rules(self) -> Rules:
+        settings = self.settings
+        return Rules(
+            settle_ms=settings.settle_seconds * 1000,
+            scanner_window_ms=settings.scanner_window_seconds * 1000,
+            too_soon_ms=settings.too_soon_seconds * 1000,
+            keep_ms=settings.interaction_retention_seconds * 1000,
+            retention_days=settings.analytics_retention_days,
+        )
+
+    async def settle(self, stop: asyncio.Event) -> None:
+        """Settle interactions (while this process holds the settler's lease) until `stop`;
+        waits for the store first, as the services do."""
+        while not stop.is_set():
+            try:
+                services = await self.services()
+            except StoreUnavailable:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                continue
+            settler = Settler(self.store, services.codec, self.settling_rules(), clock=self.clock)
+            await settler.run(stop)
 
 
 @contextlib.asynccontextmanager
@@ -184,6 +212,8 @@ async def open_runtime(
         background: list[asyncio.Task[None]] = []
         if follow_tenancy:
             background.append(asyncio.create_task(runtime.tenancy_watch.keep_current(stop)))
+            # Every serving process offers; the one holding the lease settles.
+            background.append(asyncio.create_task(runtime.settle(stop)))
             if settings.webhook_delivery:
                 background.append(asyncio.create_task(runtime.deliverer().run(stop)))
         try:

@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from shortener.config import Settings
+from shortener.store.keys import SETTLER_KEY
 from tests.support.apps import ADMIN_KEY, API_KEY, BASE_URL, OTHER_KEY, app_clients
 from tests.support.redis_cluster import LocalCluster, binaries_missing, local_cluster
 from tests.support.redis_servers import RedisServer, free_port
@@ -41,6 +42,8 @@ def make_settings(redis_server: RedisServer, tmp_path: Path) -> Callable[..., Se
             "admin_keys": frozenset({ADMIN_KEY}),
             "signing_keys": {1: "signing-secret-one-0123456789"},
             "redis_timeout_seconds": 1.0,
+            # Interactions settle in a second, so that tests wait for little.
+            "settle_seconds": 1,
         }
         values.update(overrides)
         return Settings(**values)
@@ -71,3 +74,10 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
     if missing is not None:
         pytest.skip(f"no Redis Cluster: {missing}")
     yield from local_cluster(tmp_path_factory.mktemp("cluster"))
+
+
+@pytest.fixture
+async def quiet_settler(redis: aioredis.Redis) -> None:
+    """Hold the settler's lease, so that the app's settler only bids for it (a `SET`, which
+    `command_calls` leaves out): tests that count a request's commands see only its own."""
+    await redis.set(SETTLER_KEY, "the test", px=600_000)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shortener.domain.settling import entry_ms, is_settled
 from shortener.domain.webhooks import Event, Webhook, event_body, event_of, webhook_id
 from shortener.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_BACKLOG, WEBHOOK_SECONDS
 from shortener.model import StoreUnavailable
@@ -41,6 +42,8 @@ LEASE_MS = int((ATTEMPT_SECONDS + 5) * 1000)
 ORPHAN_IDLE_MS = int((ATTEMPT_SECONDS + 2) * 1000)
 ORPHAN_SCAN_SECONDS = 2.0
 BACKLOG_SECONDS = 5.0
+# An interaction read before it settled is tried again this long after it should have.
+SETTLE_MARGIN_MS = 500
 # Entries are attempted as many at a time as the endpoint has connections. While it answers
 # quickly, the entries taken per round grow up to MAX_BATCH, so that a backlog costs a few
 # Redis round trips per hundred events; any failure or slow round starts again from one
@@ -79,10 +82,12 @@ class EndpointDelivery:
         consumer: str,
         backoff_seconds: float,
         max_attempts: int,
+        settle_seconds: float,
         clock: Callable[[], float],
     ) -> None:
         self.store = store
         self.sender = sender
+        self.settle_ms = int(settle_seconds * 1000)
         self.org = endpoint.org
         self.webhook = endpoint.webhook
         self.consumer = consumer
@@ -132,6 +137,7 @@ class EndpointDelivery:
             self._backlog_measured = now
             backlog, _ = await self.store.webhook_counts(org, name)
             WEBHOOK_BACKLOG.labels(org, name).set(backlog)
+        work = await self._settled(work)
         settled: list[str] = []
         all_delivered = True
         for start in range(0, len(work), CONNECTIONS_PER_ENDPOINT):
@@ -153,6 +159,29 @@ class EndpointDelivery:
             self.batch = min(self.batch * 2, MAX_BATCH)
         return bool(work)
 
+    async def _settled(
+        self, work: list[tuple[str, dict[str, str] | None]]
+    ) -> list[tuple[str, dict[str, str] | None]]:
+        """The entries that may go out now: interactions once settled, as judged then (the
+        others are scheduled for when they settle); other events at once."""
+        interactions = [entry[1:] for entry, fields in work if entry.startswith("i") and fields]
+        if not interactions:
+            return work
+        settled_up_to, judged = await self.store.settlement(self.org, interactions)
+        ready: list[tuple[str, dict[str, str] | None]] = []
+        later: dict[str, int] = {}
+        for entry, fields in work:
+            if not entry.startswith("i") or fields is None:
+                ready.append((entry, fields))
+            elif not is_settled(entry[1:], settled_up_to):
+                later[entry] = entry_ms(entry[1:]) + self.settle_ms + SETTLE_MARGIN_MS
+            elif entry[1:] in judged:
+                ready.append((entry, {**fields, "b": "1", "r": judged[entry[1:]]}))
+            else:
+                ready.append((entry, fields))
+        await self.store.defer(self.org, self.webhook.name, later)
+        return ready
+
     def wants(self, event: Event) -> bool:
         if event.type not in self.webhook.events:
             return False
@@ -161,7 +190,8 @@ class EndpointDelivery:
     async def attempt(self, entry: str, fields: dict[str, str] | None) -> bool:
         """Attempt one entry; whether it is settled (delivered, or nothing to deliver)."""
         org, name = self.org, self.webhook.name
-        event = None if fields is None else event_of(entry, fields)
+        # Only settled interactions get this far (see `_settled`).
+        event = None if fields is None else event_of(entry, fields, settled=True)
         if event is None or not self.wants(event):
             # Erased since it was read, or not an event this endpoint takes.
             return True
@@ -212,11 +242,13 @@ class Deliverer:
         *,
         backoff_seconds: float,
         max_attempts: int,
+        settle_seconds: float,
         consumer: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.sender = sender
+        self.settle_seconds = settle_seconds
         self.backoff_seconds = backoff_seconds
         self.max_attempts = max_attempts
         self.consumer = consumer or consumer_name()
@@ -265,6 +297,7 @@ class Deliverer:
                 consumer=self.consumer,
                 backoff_seconds=self.backoff_seconds,
                 max_attempts=self.max_attempts,
+                settle_seconds=self.settle_seconds,
                 clock=self.clock,
             )
             stopping = asyncio.Event()

@@ -8,6 +8,7 @@ happens, in the same round trip as the write.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +19,10 @@ from pydantic import BaseModel, Field
 
 from shortener.domain.analytics import Analytics
 from shortener.domain.limits import MAX_PAGE, MAX_SCANNED_PER_PAGE
+from shortener.domain.settling import Rules, is_settled
 from shortener.metrics import CLICKS
 from shortener.model import (
+    HONEYPOT,
     BotReason,
     Interaction,
     InteractionType,
@@ -27,7 +30,7 @@ from shortener.model import (
     StoredLink,
     Visitor,
 )
-from shortener.store.keys import BOT_CLICKS_METRIC, CLICKS_METRIC, OPENS_METRIC
+from shortener.store.records import bot_reason_of
 from shortener.store.store import Store
 
 
@@ -56,12 +59,22 @@ class InteractionOut(BaseModel):
         default=None,
         description="Why it is a bot's: `user_agent` (a known preview, crawler, scanner or "
         "script), `prefetch` (a mail privacy service fetching an e-mail's pixel ahead of "
-        "anyone opening it); null for a person.",
+        "anyone opening it), `honeypot` (its message's hidden link was fetched around it), "
+        "`burst` (another link of its message was clicked within 2 s), `too_soon` (sooner "
+        "after the link was issued than `SHORTENER_TOO_SOON_SECONDS`); null for a person.",
     )
     proxied: bool = Field(
         default=False,
         description="An open fetched through the reader's mail client's image proxy (Gmail's): "
         "a person's open, counted as one.",
+    )
+    settled: bool = Field(
+        default=False,
+        description="Whether `bot` and `bot_reason` are final. An interaction settles "
+        "`SHORTENER_SETTLE_SECONDS` after it happened, once its message's other interactions "
+        "are known: a scanner shows by fetching the hidden honeypot link (`honeypot`), or "
+        "several links within a moment (`burst`). Webhooks and the aggregates take settled "
+        "interactions only.",
     )
     campaign: str | None = Field(description="The campaign of the message; null if none.")
 
@@ -121,17 +134,13 @@ def interaction_out(item: Interaction) -> InteractionOut:
         bot=item.bot,
         bot_reason=item.bot_reason,
         proxied=item.proxied,
+        settled=item.settled,
         campaign=item.campaign,
     )
 
 
-# The aggregate an interaction adds to (see `store.analytics`): a bot's open counts nowhere.
-_COUNTED = {
-    (InteractionType.CLICK, Visitor.PERSON): CLICKS_METRIC,
-    (InteractionType.CLICK, Visitor.BOT): BOT_CLICKS_METRIC,
-    (InteractionType.OPEN, Visitor.PERSON): OPENS_METRIC,
-    (InteractionType.OPEN, Visitor.PROXY): OPENS_METRIC,
-}
+# Kept beyond what settling needs, for a settler that lags behind.
+REMEMBER_SPARE_MS = 60_000
 
 
 class ClickRecorder:
@@ -142,13 +151,19 @@ class ClickRecorder:
         window_seconds: int,
         retain_seconds: int,
         analytics: Analytics,
+        rules: Rules,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.window_seconds = window_seconds
         self.retain_seconds = retain_seconds
         self.analytics = analytics
+        self.rules = rules
         self.clock = clock
+        # What happened to a message is kept until its interactions, and those of the
+        # scanner window after a honeypot fetch, have settled, with time to spare for a
+        # settler that lags.
+        self.remember_ms = rules.settle_ms + rules.scanner_window_ms + REMEMBER_SPARE_MS
 
     def records(self, link: StoredLink, visitor: Visitor) -> bool:
         return (
@@ -158,10 +173,16 @@ class ClickRecorder:
         )
 
     async def record(
-        self, link: StoredLink, kind: InteractionType, link_id: str, visitor: Visitor
+        self,
+        link: StoredLink,
+        kind: InteractionType,
+        link_id: str,
+        visitor: Visitor,
+        reason: BotReason | None = None,
     ) -> str | None:
         """Store the interaction if the link is tracked and inside its window; its id. A
-        person's tap on an untracked code is counted in the aggregates alone."""
+        person's tap on an untracked code is counted in the aggregates alone (a tracked one
+        when it settles). A `reason` records it as a bot's for that reason."""
         if not self.records(link, visitor):
             if link.kind is LinkKind.SHORT and visitor is Visitor.PERSON:
                 self.store.count_tap(link.org, self.analytics.now(), link.campaign)
@@ -174,11 +195,19 @@ class ClickRecorder:
             visitor=visitor,
             retain_ms=self.retain_seconds * 1000,
             now_ms=int(self.clock() * 1000),
-            counted=_COUNTED.get((kind, visitor), ""),
-            at=self.analytics.now(),
+            remember_ms=self.remember_ms,
+            reason=reason,
         )
         CLICKS.labels(kind.value, visitor.value).inc()
         return interaction_id
+
+    async def scanned(self, link: StoredLink, link_id: str, visitor: Visitor) -> None:
+        """The hidden honeypot link of a message was fetched: no person sees it, so its
+        message's interactions around now are a scanner's (see `domain.settling`)."""
+        now_ms = int(self.clock() * 1000)
+        keep_ms = 2 * self.rules.scanner_window_ms + self.rules.settle_ms + REMEMBER_SPARE_MS
+        await self.store.mark_scanned(link.org, link.message_id, now_ms, keep_ms)
+        await self.record(link, InteractionType.CLICK, link_id, visitor, HONEYPOT)
 
     async def page(
         self,
@@ -208,7 +237,22 @@ class ClickRecorder:
                         found.append(item)
                         if len(found) == limit:
                             break
+        found = await self._judged(org, found)
         return InteractionPage(interactions=[interaction_out(item) for item in found], next=cursor)
+
+    async def _judged(self, org: str, found: list[Interaction]) -> list[Interaction]:
+        """The interactions as judged so far: settled or not, and bots' where settling found
+        them to be."""
+        settled_up_to, judged = await self.store.settlement(org, [item.id for item in found])
+        return [
+            dataclasses.replace(
+                item,
+                settled=is_settled(item.id, settled_up_to),
+                bot=item.bot or item.id in judged,
+                bot_reason=bot_reason_of(judged[item.id]) if item.id in judged else item.bot_reason,
+            )
+            for item in found
+        ]
 
     async def erase(self, org: str, contact_id: str) -> Erasure:
         """Erase the contact: its consent, every interaction that names it (with what is still

@@ -14,13 +14,14 @@ from shortener.model import LinkKind, StoredLink
 from shortener.store.analytics import DAY_SECONDS
 from shortener.store.store import Store
 
-LinkKindName = Literal["short", "tracked_link", "pixel"]
+LinkKindName = Literal["short", "tracked_link", "pixel", "honeypot"]
 LinkStatus = Literal["active", "expired", "disabled"]
 _KIND_NAMES: dict[LinkKind, LinkKindName] = {
     LinkKind.SHORT: "short",
     LinkKind.TRACKED_SHORT: "short",
     LinkKind.TRACKED: "tracked_link",
     LinkKind.PIXEL: "pixel",
+    LinkKind.HONEYPOT: "honeypot",
 }
 
 
@@ -31,7 +32,8 @@ class LinkInfo(BaseModel):
     link_id: str = Field(description="The id looked up.")
     kind: LinkKindName = Field(
         description="`short`: a short code (tracked or not); `tracked_link`: a tracked link "
-        "of an e-mail, which has no short code; `pixel`: an e-mail's open pixel."
+        "of an e-mail, which has no short code; `pixel`: an e-mail's open pixel; `honeypot`: "
+        "an e-mail's hidden link, which no person sees."
     )
     code: str | None = Field(description="The short code; null where the id has none.")
     short_url: str | None = Field(

@@ -96,14 +96,15 @@ class _HtmlPlan:
     # Each web link of the markup, with the record it becomes where it is tracked.
     anchors: list[tuple[markup.Anchor, _Need | None]]
     pixel: _Need | None
+    # The hidden link for scanners, beside the pixel (see `domain.settling`).
+    honeypot: _Need | None
     skipped: list[SkippedLink]
     # The records to issue, each once, in order; worked out once, since issuing asks often.
     needs: list[_Need] = field(init=False)
 
     def __post_init__(self) -> None:
         wanted = [need for _, need in self.anchors if need is not None]
-        if self.pixel is not None:
-            wanted.append(self.pixel)
+        wanted += [need for need in (self.pixel, self.honeypot) if need is not None]
         object.__setattr__(self, "needs", list(dict.fromkeys(wanted)))
 
 
@@ -380,7 +381,11 @@ class Shortening:
                 need = _Need(LinkKind.TRACKED, target)
             anchors.append((anchor, need))
         pixel = _Need(LinkKind.PIXEL, PIXEL_TARGET) if consent else None
-        return _HtmlPlan(anchors, pixel, skipped)
+        # A scanner that follows it is sent where the message's first tracked link leads, so
+        # that it looks like any other.
+        first = next((need for _, need in anchors if need is not None), None)
+        honeypot = None if first is None else _Need(LinkKind.HONEYPOT, first.target)
+        return _HtmlPlan(anchors, pixel, honeypot, skipped)
 
     # Issuing and rendering, once the needed records have their codes.
 
@@ -493,9 +498,13 @@ class Shortening:
             )
         new_body = body
         if plan.pixel is not None:
-            pixel_url = self.signer.pixel_url(base_url, org, codes[plan.pixel])
-            pixel_tag = markup.pixel_tag(pixel_url)
-            new_body = markup.rewrite(body, replacements, pixel_tag)
+            hidden = markup.pixel_tag(self.signer.pixel_url(base_url, org, codes[plan.pixel]))
+            if plan.honeypot is not None:
+                url = self.signer.tracking_url(
+                    base_url, org, codes[plan.honeypot], plan.honeypot.target
+                )
+                hidden = markup.honeypot_tag(url) + hidden
+            new_body = markup.rewrite(body, replacements, hidden)
         return ShortenResult(body=new_body, links=links, segments=None, skipped=plan.skipped)
 
 

@@ -4,6 +4,7 @@ the events themselves as they are posted (see `delivery.py` for how)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import secrets
 import time
@@ -153,11 +154,13 @@ def entry_time(entry: str) -> datetime:
     return datetime.fromtimestamp(int(entry[1:].split("-")[0]) / 1000, UTC)
 
 
-def event_of(entry: str, fields: dict[str, str]) -> Event:
-    """The event of a stream entry ("i…": an interaction; "e…": a contact's erasure)."""
+def event_of(entry: str, fields: dict[str, str], *, settled: bool = False) -> Event:
+    """The event of a stream entry ("i…": an interaction, `settled` or not; "e…": a contact's
+    erasure)."""
     at = entry_time(entry)
     if entry.startswith("i"):
-        interaction: InteractionOut = interaction_out(decode_interaction(entry[1:], fields))
+        decoded = dataclasses.replace(decode_interaction(entry[1:], fields), settled=settled)
+        interaction: InteractionOut = interaction_out(decoded)
         kind: EventType = "interaction.click" if interaction.type == "click" else "interaction.open"
         return Event(type=kind, timestamp=at, data=interaction)
     return Event(

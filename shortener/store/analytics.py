@@ -3,6 +3,7 @@ memory before they are written (see `keys.analytics_hours_key` for the layout)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shortener.store.keys import (
@@ -96,3 +97,22 @@ class AnalyticsTally:
         """Counts a write failed to add: they go with the next one."""
         for (key, field), (count, until_ms) in counts.items():
             self._add(key, field, until_ms, count)
+
+
+def interaction_counts(
+    org: str, at: Hour, metrics: Sequence[str], campaign: str | None
+) -> list[tuple[str, str, int]]:
+    """Where one interaction is counted (key, field, expiry ms): by hour, and for its
+    campaign by hour, day and week."""
+    hours = analytics_hours_key(org, at.day)
+    counts: list[tuple[str, str, int]] = []
+    for metric in metrics:
+        counts.append((hours, hour_field(at.hour, metric), at.until_ms))
+        if campaign is not None:
+            field = campaign_field(metric, campaign)
+            counts += [
+                (hours, hour_field(at.hour, metric, campaign), at.until_ms),
+                (analytics_days_key(org, at.day), field, at.until_ms),
+                (analytics_weeks_key(org, at.week), field, at.week_until_ms),
+            ]
+    return counts

@@ -54,6 +54,16 @@ Keys:
   `analytics_retention_days` old; they hold counts only, nothing that names a person,
   message or link. Clicks and opens are counted as they are recorded (`scripts.RECORD`); taps
   on untracked codes and links issued are summed in memory and added once a second.
+- `{o:ORG}:settled`: the id of the org's last settled interaction: every interaction up to it
+  has its final judgement. `{o:ORG}:judged`: hash interaction id -> why it is a bot's
+  (`records.bot_reason_code`), for those judged a machine's only when they settled (honeypot,
+  burst, too soon); lives as long as interactions. Both written together by `scripts.SETTLE`.
+- `{o:ORG}:act:{GROUP}`: what happened lately to one message (one shortened with a
+  `message_id`): a list of "MS LINK TYPE CREATED" (time in ms, link id, c or o, the
+  link's creation in seconds), kept a few minutes, for judging its interactions when they
+  settle. `{o:ORG}:scan:{GROUP}`: when (ms) its honeypot link was fetched. GROUP is a hash
+  (`keys.group_of`), so that no key names a message or a person.
+- `settler`: which process settles interactions now, and for how long (a lease).
 - `orgs`: hash org hash -> org id, to find the org of a signed link whose record is gone.
 - `x:{hour}`: hash `{org}:{minute}` -> number of the org's codes expiring in that minute of
   the hour (hours since the epoch, minutes 0-59), living until the hour is over: the index
@@ -79,6 +89,7 @@ Cluster, where each slot lives on one master.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 from shortener.model import Visitor
@@ -164,6 +175,33 @@ def hour_field(hour: int, metric: str, campaign: str | None = None) -> str:
 
 def campaign_field(metric: str, campaign: str) -> str:
     return f"{metric}:{campaign}"
+
+
+SETTLER_KEY = "settler"
+
+
+def settled_key(org: str) -> str:
+    return f"{{o:{org}}}:settled"
+
+
+def judged_key(org: str) -> str:
+    return f"{{o:{org}}}:judged"
+
+
+def group_of(message_id: str | None) -> str | None:
+    """What an interaction is judged together with: its message; None where the message had
+    no id (each link may then be a message of its own) or the interaction is anonymous."""
+    if message_id is None:
+        return None
+    return hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def activity_key(org: str, group: str) -> str:
+    return f"{{o:{org}}}:act:{group}"
+
+
+def scan_key(org: str, group: str) -> str:
+    return f"{{o:{org}}}:scan:{group}"
 
 
 def message_key(org: str, message_id: str) -> str:

@@ -17,8 +17,11 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from shortener.model import (
+    BURST,
+    HONEYPOT,
     PIXEL_TARGET,
     PREFETCH_REASON,
+    TOO_SOON,
     USER_AGENT,
     BotReason,
     Interaction,
@@ -34,13 +37,20 @@ _KIND_CODES = {
     LinkKind.TRACKED_SHORT: "t",
     LinkKind.TRACKED: "h",
     LinkKind.PIXEL: "o",
+    LinkKind.HONEYPOT: "y",
 }
 _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
 # An interaction's type in its stream entry.
 _INTERACTION_CODES = {InteractionType.CLICK: "c", InteractionType.OPEN: "o"}
 _INTERACTION_TYPES = {code: kind for kind, code in _INTERACTION_CODES.items()}
 # Why an interaction is a bot's, in its stream entry (field `r`).
-_BOT_REASON_CODES: dict[BotReason, str] = {USER_AGENT: "u", PREFETCH_REASON: "p"}
+_BOT_REASON_CODES: dict[BotReason, str] = {
+    USER_AGENT: "u",
+    PREFETCH_REASON: "p",
+    HONEYPOT: "h",
+    BURST: "s",
+    TOO_SOON: "t",
+}
 _BOT_REASONS = {code: reason for reason, code in _BOT_REASON_CODES.items()}
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]*")
 
@@ -62,6 +72,10 @@ def interaction_code(kind: InteractionType) -> str:
 
 def bot_reason_code(reason: BotReason | None) -> str:
     return "" if reason is None else _BOT_REASON_CODES[reason]
+
+
+def bot_reason_of(code: str) -> BotReason | None:
+    return _BOT_REASONS.get(code)
 
 
 def encoded_id(value: str) -> str:

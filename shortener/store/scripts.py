@@ -109,35 +109,23 @@ local function note(bucket, overflow, contact, entry, keep_ms)
 end
 """.replace("INDEX_FIELD_BYTES", str(INDEX_FIELD_BYTES))
 
-# Adds one to a field of an aggregate hash, which lives until `until_ms`, set when the hash is
-# first written (and again with each field it gains: cheaper than asking for its TTL).
-_TALLY = """
-local function tally(key, field, until_ms)
-  if redis.call('HINCRBY', key, field, 1) == 1 then
-    redis.call('PEXPIREAT', key, until_ms)
-  end
-end
-"""
-
 # Consent is read at the moment of the interaction: one who has opted out since the
 # message was sent leaves an interaction with nothing that points back to them. The campaign
 # stays either way: it names a journey, not a person. An interaction that names its contact is
 # added to the contact's index (KEYS[4] and KEYS[5], kept ARGV[10] ms at least), and every one
-# is counted (KEYS[3]) for the webhooks' backlog. A person's click or open, and a bot's click,
-# is added to the org's aggregate counts (ARGV[11] the metric, or empty; KEYS[6] by hour
-# ARGV[12], KEYS[7] and KEYS[8] by campaign for the day and week; see
-# `keys.analytics_hours_key`), anonymous clicks apart too. ARGV[15] is why it is a bot's (a
-# `records.bot_reason_code`, or empty), ARGV[16] "1" for an open through an image proxy.
+# is counted (KEYS[3]) for the webhooks' backlog. ARGV[13] is why it is a bot's (a
+# `records.bot_reason_code`, or empty), ARGV[14] "1" for an open through an image proxy. What
+# happened is also noted for judging its message's interactions when they settle: ARGV[11]
+# ("MS LINK TYPE CREATED", or empty) on the list KEYS[6], kept ARGV[12] ms.
 RECORD = (
     _NOTE_IN_INDEX
-    + _TALLY
     + """
 local fields = {'t', ARGV[3], 'u', ARGV[4], 'b', ARGV[5]}
-if ARGV[15] ~= '' then
-  table.insert(fields, 'r'); table.insert(fields, ARGV[15])
+if ARGV[13] ~= '' then
+  table.insert(fields, 'r'); table.insert(fields, ARGV[13])
 end
-if ARGV[16] ~= '' then
-  table.insert(fields, 'x'); table.insert(fields, ARGV[16])
+if ARGV[14] ~= '' then
+  table.insert(fields, 'x'); table.insert(fields, ARGV[14])
 end
 if ARGV[9] ~= '' then
   table.insert(fields, 'g'); table.insert(fields, ARGV[9])
@@ -159,23 +147,39 @@ redis.call('INCR', KEYS[3])
 if named and contact ~= '' then
   note(KEYS[4], KEYS[5], contact, 'i' .. id, tonumber(ARGV[10]))
 end
-local metric = ARGV[11]
-if metric ~= '' then
-  local hour, campaign, until_ms, week_until_ms = ARGV[12], ARGV[9], ARGV[13], ARGV[14]
-  local metrics = {metric}
-  if metric == 'c' and not named then table.insert(metrics, 'a') end
-  for _, counted in ipairs(metrics) do
-    tally(KEYS[6], hour .. ':' .. counted, until_ms)
-    if campaign ~= '' then
-      tally(KEYS[6], hour .. ':' .. counted .. ':' .. campaign, until_ms)
-      tally(KEYS[7], counted .. ':' .. campaign, until_ms)
-      tally(KEYS[8], counted .. ':' .. campaign, week_until_ms)
-    end
-  end
+if ARGV[11] ~= '' then
+  redis.call('RPUSH', KEYS[6], string.match(id, '^(%d+)') .. ' ' .. ARGV[11])
+  redis.call('PEXPIRE', KEYS[6], ARGV[12])
 end
 return id
 """
 )
+
+# Settle interactions up to ARGV[2] (the new value of the cursor KEYS[1]), unless another
+# settler moved the cursor from ARGV[1] (empty: none yet) meanwhile: then nothing is written,
+# and 0 answered. ARGV[4] pairs follow ARGV[4]: an interaction id and why it is a bot's, for
+# the hash KEYS[2] (kept ARGV[3] ms); then quadruples of a key's index in KEYS, a field, an
+# amount and when (ms) that key expires: the aggregate counts of what settled.
+SETTLE = """
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
+local judged = tonumber(ARGV[4])
+local i = 5
+for _ = 1, judged do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+if judged > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+while i <= #ARGV do
+  local key, amount = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 2])
+  if redis.call('HINCRBY', key, ARGV[i + 1], amount) == amount then
+    redis.call('PEXPIREAT', key, ARGV[i + 3])
+  end
+  i = i + 4
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
 
 # A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
 # ARGV[3] followed by the org), or else the block's (field ARGV[2]). Empty when there is no link.

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
 
 from shortener.model import (
+    BotReason,
     Interaction,
     InteractionType,
     LinkKind,
@@ -48,10 +49,9 @@ from shortener.store.keys import (
     TENANCY_VERSION_KEY,
     WEBHOOK_ORGS_KEY,
     WEBHOOKS_VERSION_KEY,
+    activity_key,
     added_key,
-    analytics_days_key,
     analytics_hours_key,
-    analytics_weeks_key,
     consent_key,
     contact_bucket_key,
     contact_index_key,
@@ -61,12 +61,16 @@ from shortener.store.keys import (
     events_key,
     expiring_field,
     expiring_key,
+    group_of,
     interactions_key,
+    judged_key,
     link_field,
     link_key,
     message_key,
     org_and_minute,
     org_key,
+    scan_key,
+    settled_key,
     shorten_quota_key,
     takedown_key,
     webhook_group,
@@ -176,6 +180,7 @@ class Store:
         self._erase_link_contact = redis.register_script(scripts.ERASE_LINK_CONTACT)
         self._lease_due = redis.register_script(scripts.LEASE_DUE)
         self._attempt_failed = redis.register_script(scripts.ATTEMPT_FAILED)
+        self._settle = redis.register_script(scripts.SETTLE)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         registered = (
@@ -189,6 +194,7 @@ class Store:
             self._erase_link_contact,
             self._lease_due,
             self._attempt_failed,
+            self._settle,
         )
         self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
@@ -427,7 +433,7 @@ class Store:
                 if (
                     issued is not None
                     and link.campaign is not None
-                    and link.kind is not LinkKind.PIXEL
+                    and link.kind not in (LinkKind.PIXEL, LinkKind.HONEYPOT)
                 ):
                     self._analytics.add_links(link.org, issued, link.campaign, 1)
         self._schedule_flush()
@@ -552,36 +558,139 @@ class Store:
         visitor: Visitor,
         retain_ms: int,
         now_ms: int,
-        counted: str,
-        at: Hour,
+        remember_ms: int,
+        reason: BotReason | None = None,
     ) -> str:
         """Append an interaction by `visitor` (anonymous if its contact opted out), index it
-        under its contact, and add it to the aggregate metric `counted` (none if empty) of
-        hour `at`."""
+        under its contact, and note it for judging its message's interactions, for
+        `remember_ms`, when they settle. A `reason` makes it a bot's for that reason."""
+        group = group_of(link.message_id)
+        activity = "" if group is None else f"{link_id} {interaction_code(kind)} {link.created_at}"
         args: list[str | int] = [
             link.contact_id or "",
             now_ms - retain_ms,
             interaction_code(kind),
             link.target,
-            "1" if visitor.machine else "0",
+            "1" if visitor.machine or reason is not None else "0",
             link_id,
             code or "",
             link.message_id or "",
             link.campaign or "",
+            retain_ms,
+            activity,
+            remember_ms,
+            bot_reason_code(reason or visitor.bot_reason),
+            "1" if visitor is Visitor.PROXY else "",
         ]
-        args += [retain_ms, counted, at.hour, at.until_ms, at.week_until_ms]
-        args += [bot_reason_code(visitor.bot_reason), "1" if visitor is Visitor.PROXY else ""]
         keys = [
             consent_key(link.org),
             interactions_key(link.org),
             added_key(link.org),
             contact_bucket_key(link.org, link.contact_id or ""),
             contact_index_key(link.org, link.contact_id or ""),
-            analytics_hours_key(link.org, at.day),
-            analytics_days_key(link.org, at.day),
-            analytics_weeks_key(link.org, at.week),
+            activity_key(link.org, group or ""),
         ]
         return text(await self._eval(self._record, keys, args))
+
+    async def mark_scanned(
+        self, org: str, message_id: str | None, at_ms: int, keep_ms: int
+    ) -> None:
+        """A message's honeypot link was fetched at `at_ms`."""
+        group = group_of(message_id)
+        if group is not None:
+            await self._call(self.redis.set(scan_key(org, group), at_ms, px=keep_ms))
+
+    # Settling (see `domain.settling`)
+
+    async def tracking_orgs(self) -> list[str]:
+        """Every org that ever issued a tracked link, and so may have interactions."""
+        return sorted({text(org) for org in await self._call(self.redis.hvals(ORGS_KEY))})
+
+    async def take_lease(self, key: str, owner: str, lease_ms: int) -> bool:
+        """Take the lease `key` for `lease_ms` if no one holds it."""
+        return bool(await self._call(self.redis.set(key, owner, nx=True, px=lease_ms)))
+
+    async def renew_lease(self, key: str, owner: str, lease_ms: int) -> None:
+        """Extend a lease this process took and still holds (it has not run out)."""
+        await self._call(self.redis.set(key, owner, xx=True, px=lease_ms))
+
+    async def unsettled(
+        self, org: str, after: str | None, until_ms: int, count: int
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Interactions after `after`, up to those of `until_ms`, oldest first."""
+        start = f"({after}" if after else "-"
+        entries = await self._call(
+            self.redis.xrange(interactions_key(org), start, str(until_ms), count)
+        )
+        return [
+            (text(entry_id), {text(k): text(v) for k, v in (fields or {}).items()})
+            for entry_id, fields in entries or []
+        ]
+
+    async def judging_context(
+        self, org: str, groups: Sequence[str]
+    ) -> dict[str, tuple[list[str], int | None]]:
+        """For each group: what happened to it lately, and when its honeypot was fetched."""
+        commands: list[Command] = []
+        for group in groups:
+            commands += [("LRANGE", activity_key(org, group), 0, -1), ("GET", scan_key(org, group))]
+        replies = await self._pipelined_run(commands) if commands else []
+        return {
+            group: (
+                [text(item) for item in replies[2 * n] or []],
+                None if replies[2 * n + 1] is None else int(replies[2 * n + 1]),
+            )
+            for n, group in enumerate(groups)
+        }
+
+    async def write_settled(
+        self,
+        org: str,
+        *,
+        expected: str | None,
+        cursor: str,
+        judged: Mapping[str, str],
+        keep_judged_ms: int,
+        counts: Sequence[tuple[str, str, int, int]],
+    ) -> bool:
+        """Write what settled up to `cursor` in one step: the judgements, the aggregate counts
+        (key, field, amount, expiry ms); False if another settler moved the cursor first."""
+        keys = [settled_key(org), judged_key(org)]
+        index: dict[str, int] = {}
+        args: list[str | int] = [expected or "", cursor, keep_judged_ms, len(judged)]
+        for entry, code in judged.items():
+            args += [entry, code]
+        for key, field, amount, until_ms in counts:
+            if key not in index:
+                keys.append(key)
+                index[key] = len(keys)
+            args += [index[key], field, amount, until_ms]
+        return bool(await self._eval(self._settle, keys, args))
+
+    async def settlement(
+        self, org: str, entries: Sequence[str]
+    ) -> tuple[str | None, dict[str, str]]:
+        """How far the org's interactions are settled, and the judgements of these."""
+        commands: list[Command] = [("GET", settled_key(org))]
+        if entries:
+            commands.append(("HMGET", judged_key(org), *entries))
+        replies = await self._pipelined_run(commands)
+        cursor = None if replies[0] is None else text(replies[0])
+        judged = (
+            {entry: text(code) for entry, code in zip(entries, replies[1], strict=True) if code}
+            if entries
+            else {}
+        )
+        return cursor, judged
+
+    async def move_to_bots(self, serials: Sequence[int]) -> None:
+        """Count a person's tap on each link as a bot's instead: judged so when it settled."""
+        commands: list[Command] = []
+        for serial in serials:
+            commands.append(("HINCRBY", count_key(serial), count_field(serial, Visitor.PERSON), -1))
+            commands.append(("HINCRBY", count_key(serial), count_field(serial, Visitor.BOT), 1))
+        if commands:
+            await self._pipelined_run(commands)
 
     def count_tap(self, org: str, at: Hour, campaign: str | None) -> None:
         """A person's tap on an untracked code, for the aggregates: added within a second."""
@@ -920,6 +1029,13 @@ class Store:
             self._attempt_failed, keys, [member, max_attempts, now_ms, backoff_ms, f"{jitter:.4f}"]
         )
         return int(tries), bool(int(gave_up))
+
+    async def defer(self, org: str, name: str, due_ms: Mapping[str, int]) -> None:
+        """Schedule entries read before they could be sent (interactions not settled yet) for
+        when they can, counting no attempt."""
+        if due_ms:
+            mapping: dict[str, int] = dict(due_ms.items())
+            await self._call(self.redis.zadd(webhook_key(org, name, "retry"), mapping))
 
     async def claim_orphans(
         self, org: str, name: str, consumer: str, min_idle_ms: int, count: int

@@ -380,6 +380,15 @@ def rewrite(markup: str, replacements: list[tuple[Anchor, str]], pixel: str | No
     return "".join(pieces)
 
 
+def honeypot_tag(url: str) -> str:
+    """A link no person sees or reaches: not rendered, hidden from assistive technology, not
+    focusable, with no text. Whatever fetches it reads the markup, not the page."""
+    return (
+        f'<a href="{html.escape(url, quote=True)}" style="display:none" aria-hidden="true" '
+        'tabindex="-1"></a>'
+    )
+
+
 def pixel_tag(url: str) -> str:
     return (
         f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '

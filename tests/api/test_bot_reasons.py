@@ -13,7 +13,16 @@ import pytest
 from shortener.config import Settings
 from shortener.store.records import decode_interaction
 from tests.support.agents import PREVIEWS
-from tests.support.apps import AUTH, CONSENTED, PHONE, interactions, mail, shorten, tap
+from tests.support.apps import (
+    AUTH,
+    CONSENTED,
+    PHONE,
+    interactions,
+    mail,
+    settled_interactions,
+    shorten,
+    tap,
+)
 
 GMAIL_PROXY = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -30,6 +39,8 @@ async def counts(client: httpx.AsyncClient, link_id: str) -> tuple[int, int]:
 
 
 async def opens(client: httpx.AsyncClient) -> int:
+    """People's opens in the aggregates, which count settled interactions."""
+    await settled_interactions(client)
     series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
     return sum(bucket["opens"] for bucket in series["series"])
 

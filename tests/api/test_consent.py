@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from tests.support.apps import AUTH, CONSENTED, OTHER_AUTH, shorten
@@ -54,6 +55,7 @@ async def test_a_stored_opt_out_wins_over_the_request(client: httpx.AsyncClient)
     assert declined["links"][0]["tracked"] is False
 
 
+@pytest.mark.usefixtures("quiet_settler")
 async def test_a_batch_reads_consent_in_one_command(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:

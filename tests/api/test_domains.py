@@ -263,6 +263,7 @@ async def test_fallback_url_for_expired_codes(
     assert (await get(client, theirs["short_url"], **BROWSER)).status_code == 410
 
 
+@pytest.mark.usefixtures("quiet_settler")
 async def test_a_tap_on_a_branded_domain_is_still_one_script_call(
     client: httpx.AsyncClient, redis: aioredis.Redis, orgs: dict[str, dict[str, str]]
 ) -> None:

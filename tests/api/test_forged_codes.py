@@ -7,6 +7,7 @@ import string
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from tests.support.apps import AUTH
@@ -17,6 +18,7 @@ async def _hget_calls(redis: aioredis.Redis) -> int:
     return int(stats.get("cmdstat_hget", {}).get("calls", 0))
 
 
+@pytest.mark.usefixtures("quiet_settler")
 async def test_forged_and_mutated_codes_are_refused_without_a_redis_lookup(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:

@@ -64,6 +64,7 @@ SUFFIXES = ["パス", ".", ")", ",", "!", "/", "/anything", "/a/b?c=d", "?utm_so
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
+@pytest.mark.usefixtures("quiet_settler")
 async def test_a_code_followed_by_more_still_lands(
     client: httpx.AsyncClient, redis: aioredis.Redis, suffix: str
 ) -> None:
@@ -82,6 +83,7 @@ async def test_a_code_followed_by_more_still_lands(
     assert second["contact_id"] == first["contact_id"] == "c-7"
 
 
+@pytest.mark.usefixtures("quiet_settler")
 async def test_paths_without_a_code_cost_no_store_call(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from tests.support.apps import (
@@ -220,6 +221,7 @@ async def test_another_orgs_message_and_an_unknown_one_are_404(
     assert (await client.get(f"/{code}")).status_code == 302
 
 
+@pytest.mark.usefixtures("quiet_settler")
 async def test_the_tap_path_still_makes_one_script_call(
     client: httpx.AsyncClient, redis: aioredis.Redis
 ) -> None:

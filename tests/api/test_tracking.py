@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shortener.config import Settings
 from shortener.domain.analytics import Analytics
 from shortener.domain.interactions import ClickRecorder
+from shortener.domain.settling import Rules
 from shortener.http.app import create_app
 from shortener.model import InteractionType, LinkKind, StoredLink, Visitor
 from shortener.store.keys import interactions_key
@@ -307,11 +308,18 @@ async def test_html_rewrites_only_trackable_hrefs_and_adds_a_pixel(
     assert [link["tracked"] for link in links] == [True, False, False, True]
     assert all(link["short_url"] is None and link["code"] is None for link in links)
     body = result["body"]
-    # Undo the two rewritten hrefs and the pixel: the rest must be byte-for-byte the input.
+    # Undo the two rewritten hrefs, the pixel and the hidden honeypot link before it:
+    # the rest must be byte-for-byte the input.
     pixel = re.search(r'<img src="[^"]+/o/[0-9A-Za-z]+" width="1" height="1" alt=""[^>]*>', body)
-    assert pixel is not None
-    assert body.index(pixel.group()) == body.rindex("</BODY>") - len(pixel.group())
-    restored = body.replace(pixel.group(), "")
+    honeypot = re.search(
+        r'<a href="[^"]+/r/[0-9A-Za-z]+\?[^"]+" style="display:none" aria-hidden="true" '
+        r'tabindex="-1"></a>',
+        body,
+    )
+    assert pixel is not None and honeypot is not None
+    hidden = honeypot.group() + pixel.group()
+    assert body.index(hidden) == body.rindex("</BODY>") - len(hidden)
+    restored = body.replace(hidden, "")
     hrefs = ["https://shop.example.com/sale?a=1&amp;b=2", "https://unquoted.example.com/u"]
     for link, href in zip((links[0], links[3]), hrefs, strict=True):
         escaped = link["tracking_url"].replace("&", "&amp;")
@@ -446,6 +454,9 @@ async def test_interactions_older_than_the_retention_are_trimmed(
         window_seconds=3600,
         retain_seconds=1,
         analytics=Analytics(store, retention_days=1),
+        rules=Rules(
+            settle_ms=1000, scanner_window_ms=1000, too_soon_ms=0, keep_ms=1000, retention_days=1
+        ),
     )
 
     async def click() -> str | None:

@@ -26,6 +26,8 @@ BASE_URL = "http://sho.rt"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
 CONSENTED = {"contact_id": "c-42", "tracking_consent": True}
 MAX_PAGES = 100
+# Hang guard only: how long a test waits for interactions to settle.
+SETTLE_WAIT_SECONDS = 15.0
 
 
 async def open_client(settings: Settings) -> tuple[httpx.AsyncClient, Any]:
@@ -104,6 +106,16 @@ async def interactions(client: httpx.AsyncClient, auth: dict[str, str] = AUTH) -
     raise AssertionError(f"interactions did not end within {MAX_PAGES} pages")
 
 
+async def settled_interactions(client: httpx.AsyncClient, auth: dict[str, str] = AUTH) -> list[Any]:
+    """The interactions once each has settled (the tests' service settles within a second)."""
+    deadline = time.monotonic() + SETTLE_WAIT_SECONDS
+    while True:
+        found = await interactions(client, auth)
+        if all(item["settled"] for item in found) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.1)
+
+
 def relative(url: str) -> str:
     assert url.startswith(BASE_URL)
     return url[len(BASE_URL) :]
@@ -128,12 +140,13 @@ async def link_fields(redis: aioredis.Redis) -> list[bytes]:
 
 
 async def command_calls(redis: aioredis.Redis) -> dict[str, int]:
-    """Calls of each Redis command since the last CONFIG RESETSTAT, but the test's own."""
+    """Calls of each Redis command since the last CONFIG RESETSTAT, but the test's own and the
+    settler's bids for its lease (see the `quiet_settler` fixture)."""
     stats: dict[str, Any] = await redis.info("commandstats")
     return {
         name.removeprefix("cmdstat_"): int(value["calls"])
         for name, value in stats.items()
-        if name not in ("cmdstat_info", "cmdstat_config")
+        if name not in ("cmdstat_info", "cmdstat_config", "cmdstat_set")
     }
 
 

@@ -18,10 +18,13 @@ import asyncio
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
+
+# How long the corpus waits for the service to settle what it was sent.
+SETTLE_WAIT_SECONDS = 60.0
 
 
 class CorpusError(Exception):
@@ -67,6 +70,8 @@ class Sent:
     kind: str
     links: list[str]
     pixel: str | None = None
+    # Every href of an e-mail's markup, its hidden honeypot link among them.
+    hrefs: list[str] = field(default_factory=list)
 
 
 async def _shorten(client: httpx.AsyncClient, kind: str, number: int, html: bool) -> Sent:
@@ -79,7 +84,11 @@ async def _shorten(client: httpx.AsyncClient, kind: str, number: int, html: bool
         message = {"body": f"Deals: {urls[0]} and {urls[1]}"}
     answer = await client.post(
         "/v1/messages/shorten",
-        json={**message, "recipient": {"contact_id": contact, "tracking_consent": True}},
+        json={
+            **message,
+            "recipient": {"contact_id": contact, "tracking_consent": True},
+            "message_id": f"{contact}-message",
+        },
     )
     if answer.status_code != 200:
         raise CorpusError(f"shorten: {answer.status_code} {answer.text[:300]}")
@@ -87,7 +96,11 @@ async def _shorten(client: httpx.AsyncClient, kind: str, number: int, html: bool
     if html:
         pixel = re.search(r'<img src="([^"]+)"', result["body"])
         links = [link["tracking_url"] for link in result["links"]]
-        return Sent(kind, links, urlsplit(pixel.group(1)).path if pixel else None)
+        # A scanner reads the markup, not the page: it follows every href, hidden ones too.
+        hrefs = [
+            href.replace("&amp;", "&") for href in re.findall(r'href="([^"]+)"', result["body"])
+        ]
+        return Sent(kind, links, urlsplit(pixel.group(1)).path if pixel else None, hrefs)
     return Sent(kind, [link["short_url"] for link in result["links"]])
 
 
@@ -119,7 +132,7 @@ async def _behave(client: httpx.AsyncClient, sent: Sent, rng: random.Random) -> 
         await _fetch(client, sent.pixel, GMAIL_PROXY)
     elif sent.kind == "scanner":
         assert sent.pixel is not None
-        await asyncio.gather(*(_fetch(client, url, DESKTOP) for url in [*sent.links, sent.pixel]))
+        await asyncio.gather(*(_fetch(client, url, DESKTOP) for url in [*sent.hrefs, sent.pixel]))
     elif sent.kind == "preview":
         await _fetch(client, sent.links[0], rng.choice(PREVIEWS))
     elif sent.kind == "apple-prefetch":
@@ -142,7 +155,15 @@ async def run_corpus(
             for number in range(per_kind)
         ]
         await asyncio.gather(*(_behave(client, one, rng) for one in sent))
+        return await _settled_counts(client)
+
+
+async def _settled_counts(client: httpx.AsyncClient) -> dict[str, Counter[str]]:
+    """Per kind, the interactions recorded and those counted as people's, once all settled."""
+    deadline = asyncio.get_running_loop().time() + SETTLE_WAIT_SECONDS
+    while True:
         found: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}
+        unsettled = 0
         after = None
         while True:
             params = {"limit": "1000", **({"after": after} if after else {})}
@@ -151,6 +172,12 @@ async def run_corpus(
                 kind = item["contact_id"].rsplit("-", 1)[0]
                 found[kind]["recorded"] += 1
                 found[kind]["people"] += 0 if item["bot"] else 1
+                unsettled += 0 if item["settled"] else 1
             if not page["interactions"]:
-                return found
+                break
             after = page["next"]
+        if not unsettled:
+            return found
+        if asyncio.get_running_loop().time() > deadline:
+            raise CorpusError(f"{unsettled} interactions did not settle")
+        await asyncio.sleep(0.5)

@@ -66,6 +66,8 @@ def service_env(
     env["SHORTENER_API_KEYS"] = api_keys
     env["SHORTENER_SIGNING_KEYS"] = signing_keys
     env["SHORTENER_ADMIN_KEYS"] = admin_keys
+    # Interactions settle in a second, so that tests wait for little.
+    env["SHORTENER_SETTLE_SECONDS"] = "1"
     if redis_url is not None:
         env["SHORTENER_REDIS_URL"] = redis_url
     env.update({f"SHORTENER_{name.upper()}": value for name, value in settings.items()})

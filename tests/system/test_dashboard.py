@@ -87,7 +87,8 @@ def seeded(base: str) -> dict[str, Any]:
     ):
         tapped = httpx.get(url, headers={"user-agent": agent}, timeout=10)
         assert tapped.status_code == 302
-    # The untracked tap is written within a second: wait until the API counts it.
+    # The untracked tap is written within a second, and the clicks settle within one: wait
+    # until the API counts them.
     deadline = time.monotonic() + COUNTS_WAIT_SECONDS
     while True:
         series = httpx.get(
@@ -97,7 +98,8 @@ def seeded(base: str) -> dict[str, Any]:
             timeout=10,
         ).json()["series"]
         totals = {name: sum(bucket[name] for bucket in series) for name in TOTALS}
-        if totals["taps"] == 1 or time.monotonic() > deadline:
+        # Clicks count once they settle, taps once written: both within seconds.
+        if (totals["clicks"], totals["taps"]) == (2, 1) or time.monotonic() > deadline:
             return {"tracked": tracked, "untracked": untracked, "totals": totals}
         time.sleep(0.2)
 

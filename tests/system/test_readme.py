@@ -33,7 +33,8 @@ _VOLATILE = (
     (re.compile(r"/api/orgs/[A-Za-z0-9_-]+/"), "/api/orgs/<org>/"),
     (re.compile(r"digest=[A-Za-z0-9_-]+"), "digest=<digest>"),
 )
-_VOLATILE_FIELDS = {"id", "next", "key_id", "key", "ttl_seconds", "secret"}
+# `settled` turns true within a second of the click: whether it has yet depends on timing.
+_VOLATILE_FIELDS = {"id", "next", "key_id", "key", "ttl_seconds", "secret", "settled"}
 
 
 @dataclass

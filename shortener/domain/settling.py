@@ -1,0 +1,219 @@
+"""Settling: an interaction's final judgement, once the interactions around it have come in.
+
+Every interaction is stored before its redirect, judged by what its request alone tells (its
+agent, its address). A machine that poses as a browser shows only in company: a mail scanner
+fetches the message's hidden honeypot link, or several of its links within a moment. So an
+interaction settles SETTLE_SECONDS after it happened, when what came after it is known too:
+
+- `honeypot`: its message's honeypot link was fetched within the scanner window of it;
+- `burst`: another link of its message was clicked within BURST_MS of it (a click);
+- `too_soon`: it came sooner after its link was issued than the operator allows.
+
+Settling writes, in one step per batch, the judgements that changed, the aggregate counts of
+the batch (which count settled interactions only), and how far the org is settled; then moves
+the link counts of clicks found to be a machine's. One process settles at a time (a lease);
+a settler that lost the lease mid-batch writes nothing, as the cursor tells it.
+
+Only a message shortened with a `message_id` is known as one: the links of a message without
+one, and anonymous interactions (which name no message), are judged by their requests alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shortener.domain.codes import CodeCodec
+from shortener.model import BURST, HONEYPOT, TOO_SOON, BotReason, StoreUnavailable
+from shortener.store.analytics import hour_of, interaction_counts
+from shortener.store.keys import (
+    ANONYMOUS_CLICKS_METRIC,
+    BOT_CLICKS_METRIC,
+    CLICKS_METRIC,
+    OPENS_METRIC,
+    SETTLER_KEY,
+    group_of,
+)
+from shortener.store.records import bot_reason_code
+from shortener.store.store import Store
+
+log = logging.getLogger("shortener")
+
+# Clicks on two links of one message closer than this are no person's.
+BURST_MS = 2_000
+# Interactions settled per step.
+BATCH = 500
+ROUND_SECONDS = 0.5
+LEASE_MS = 5_000
+# A lease this close to running out is not trusted: it is taken again.
+LEASE_MARGIN_SECONDS = 1.0
+_CLICK, _OPEN = "c", "o"
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    settle_ms: int
+    scanner_window_ms: int
+    too_soon_ms: int
+    # How long judgements are kept: as long as the interactions.
+    keep_ms: int
+    retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """Something that happened to a message: when, to which link, what, and when the link was
+    issued."""
+
+    at_ms: int
+    link_id: str
+    type: str
+    created_s: int
+
+    @classmethod
+    def parse(cls, item: str) -> Activity | None:
+        parts = item.split(" ")
+        if len(parts) != 4:
+            return None
+        at_ms, link_id, kind, created = parts
+        return cls(int(at_ms), link_id, kind, int(created))
+
+
+def entry_ms(entry: str) -> int:
+    return int(entry.partition("-")[0])
+
+
+def judge(
+    at_ms: int,
+    kind: str,
+    link_id: str,
+    activity: list[Activity],
+    scanned_ms: int | None,
+    rules: Rules,
+) -> BotReason | None:
+    """Why a person's interaction is a machine's after all, or None."""
+    if scanned_ms is not None and abs(at_ms - scanned_ms) <= rules.scanner_window_ms:
+        return HONEYPOT
+    if kind == _CLICK and any(
+        other.type == _CLICK and other.link_id != link_id and abs(other.at_ms - at_ms) <= BURST_MS
+        for other in activity
+    ):
+        return BURST
+    if rules.too_soon_ms:
+        own = next((a for a in activity if a.link_id == link_id and a.at_ms == at_ms), None)
+        if own is not None and at_ms - own.created_s * 1000 < rules.too_soon_ms:
+            return TOO_SOON
+    return None
+
+
+def _counted(kind: str, bot: bool, anonymous: bool) -> list[str]:
+    """What a settled interaction adds to the aggregates: a bot's open adds nothing."""
+    if kind == _OPEN:
+        return [] if bot else [OPENS_METRIC]
+    if bot:
+        return [BOT_CLICKS_METRIC]
+    return [CLICKS_METRIC, ANONYMOUS_CLICKS_METRIC] if anonymous else [CLICKS_METRIC]
+
+
+class Settler:
+    def __init__(
+        self,
+        store: Store,
+        codec: CodeCodec,
+        rules: Rules,
+        *,
+        clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.codec = codec
+        self.rules = rules
+        self.clock = clock
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        # Until when (monotonic) this process holds the lease, as far as it knows: taken
+        # with NX, so no one else can have it before it runs out.
+        held_until = 0.0
+        while not stop.is_set():
+            try:
+                now = time.monotonic()
+                if now < held_until - LEASE_MARGIN_SECONDS:
+                    await self.store.renew_lease(SETTLER_KEY, self.owner, LEASE_MS)
+                    held_until = now + LEASE_MS / 1000
+                elif await self.store.take_lease(SETTLER_KEY, self.owner, LEASE_MS):
+                    held_until = now + LEASE_MS / 1000
+                else:
+                    held_until = 0.0
+                if held_until:
+                    for org in await self.store.tracking_orgs():
+                        while await self.settle(org) == BATCH and not stop.is_set():
+                            pass
+            except StoreUnavailable as error:
+                log.debug("settling paused: %s", error)
+            except Exception:
+                log.exception("settling round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ROUND_SECONDS)
+
+    async def settle(self, org: str) -> int:
+        """Settle what of the org is old enough; how many interactions settled."""
+        store, rules = self.store, self.rules
+        cursor, _ = await store.settlement(org, [])
+        horizon = int(self.clock() * 1000) - rules.settle_ms
+        entries = await store.unsettled(org, cursor, horizon, BATCH)
+        if not entries:
+            return 0
+        groups = {entry: group_of(fields.get("m") or None) for entry, fields in entries}
+        context = await store.judging_context(org, sorted({g for g in groups.values() if g}))
+        judged: dict[str, str] = {}
+        counts: dict[tuple[str, str, int], int] = {}
+        to_bots: list[int] = []
+        for entry, fields in entries:
+            at_ms, kind, bot = entry_ms(entry), fields.get("t", _CLICK), fields.get("b") == "1"
+            group = groups[entry]
+            if not bot and group is not None:
+                activity, scanned = context.get(group, ([], None))
+                parsed = [found for item in activity if (found := Activity.parse(item))]
+                reason = judge(at_ms, kind, fields.get("l", ""), parsed, scanned, rules)
+                if reason is not None:
+                    bot = True
+                    judged[entry] = bot_reason_code(reason)
+                    serial = self.codec.decode(fields.get("l", ""))
+                    if serial is not None:
+                        to_bots.append(serial)
+            at = hour_of(at_ms / 1000, rules.retention_days)
+            anonymous = "p" not in fields
+            metrics = _counted(kind, bot, anonymous)
+            for key, field, until in interaction_counts(org, at, metrics, fields.get("g")):
+                counts[key, field, until] = counts.get((key, field, until), 0) + 1
+        written = await store.write_settled(
+            org,
+            expected=cursor,
+            cursor=entries[-1][0],
+            judged=judged,
+            keep_judged_ms=rules.keep_ms,
+            counts=[(key, field, amount, until) for (key, field, until), amount in counts.items()],
+        )
+        if not written:
+            return 0
+        await store.move_to_bots(to_bots)
+        return len(entries)
+
+
+def is_settled(entry: str, cursor: str | None) -> bool:
+    """Whether an interaction (its stream id) is settled, given how far its org is."""
+    if cursor is None:
+        return False
+    return _id_key(entry) <= _id_key(cursor)
+
+
+def _id_key(entry: str) -> tuple[int, int]:
+    ms, _, sequence = entry.partition("-")
+    return int(ms), int(sequence or 0)
