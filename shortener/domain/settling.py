@@ -166,7 +166,8 @@ class Settler:
         """Settle what of the org is old enough; how many interactions settled."""
         store, rules = self.store, self.rules
         cursor, _ = await store.settlement(org, [])
-        horizon = int(self.clock() * 1000) - rules.settle_ms
+        # Taken a round early, so that each settles at most `settle_ms` after it happened.
+        horizon = int(self.clock() * 1000) - rules.settle_ms + int(ROUND_SECONDS * 1000)
         entries = await store.unsettled(org, cursor, horizon, BATCH)
         if not entries:
             return 0
