@@ -136,6 +136,9 @@ class Settler:
         self.rules = rules
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}-{os.getpid()}"
+        # How far each org is settled, as this process last wrote or read it: good while it
+        # holds the lease, since no one else moves the cursor then.
+        self._cursors: dict[str, str | None] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         # Until when (monotonic) this process holds the lease, as far as it knows: taken
@@ -149,6 +152,8 @@ class Settler:
                     held_until = now + LEASE_MS / 1000
                 elif await self.store.take_lease(SETTLER_KEY, self.owner, LEASE_MS):
                     held_until = now + LEASE_MS / 1000
+                    # Another process may have settled meanwhile: read the cursors again.
+                    self._cursors.clear()
                 else:
                     held_until = 0.0
                 if held_until:
@@ -165,7 +170,11 @@ class Settler:
     async def settle(self, org: str) -> int:
         """Settle what of the org is old enough; how many interactions settled."""
         store, rules = self.store, self.rules
-        cursor, _ = await store.settlement(org, [])
+        if org in self._cursors:
+            cursor = self._cursors[org]
+        else:
+            cursor, _ = await store.settlement(org, [])
+            self._cursors[org] = cursor
         # Taken a round early, so that each settles at most `settle_ms` after it happened.
         horizon = int(self.clock() * 1000) - rules.settle_ms + int(ROUND_SECONDS * 1000)
         entries = await store.unsettled(org, cursor, horizon, BATCH)
@@ -203,7 +212,10 @@ class Settler:
             counts=[(key, field, amount, until) for (key, field, until), amount in counts.items()],
         )
         if not written:
+            # Another settler moved the cursor: read it again next time.
+            self._cursors.pop(org, None)
             return 0
+        self._cursors[org] = entries[-1][0]
         await store.move_to_bots(to_bots)
         return len(entries)
 
