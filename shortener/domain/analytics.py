@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, Field
 
 from shortener.domain.limits import MAX_ANALYTICS_DAYS, MAX_ANALYTICS_HOURS
-from shortener.store.analytics import DAY_SECONDS, HOUR_SECONDS, Hour, hour_of
+from shortener.model import BotReason
+from shortener.store.analytics import (
+    BOT_REASON_METRICS,
+    DAY_SECONDS,
+    HOUR_SECONDS,
+    Hour,
+    hour_of,
+)
 from shortener.store.keys import (
     ANALYTICS_METRICS,
     ANONYMOUS_CLICKS_METRIC,
@@ -55,9 +62,19 @@ class Bucket(BaseModel):
     taps: int = Field(description="People's taps on untracked short links.")
 
 
+class ReasonTotals(BaseModel):
+    reason: BotReason
+    clicks: int = Field(description="Machines' clicks in the range judged so for this reason.")
+    opens: int = Field(description="Machines' opens in the range judged so for this reason.")
+
+
 class Series(BaseModel):
     interval: Interval
     series: list[Bucket]
+    bot_reasons: list[ReasonTotals] = Field(
+        description="Why the range's machine clicks and opens were not counted as people's: "
+        "every reason, with zeros."
+    )
 
 
 class CampaignTotals(BaseModel):
@@ -79,6 +96,10 @@ _BUCKET_FIELDS = {
     ANONYMOUS_CLICKS_METRIC: "anonymous_clicks",
     TAPS_METRIC: "taps",
 }
+_REASON_METRICS = tuple(
+    metric for _, clicks, opens in BOT_REASON_METRICS for metric in (clicks, opens)
+)
+_HOURLY_METRICS = ANALYTICS_METRICS + _REASON_METRICS
 _CAMPAIGN_FIELDS = {
     CLICKS_METRIC: "clicks",
     OPENS_METRIC: "opens",
@@ -133,26 +154,36 @@ class Analytics:
             raise AnalyticsRangeTooLong(interval, most)
         days = sorted({first // DAY_SECONDS for first in starts})
         fields = [
-            hour_field(hour, metric, campaign) for hour in range(24) for metric in ANALYTICS_METRICS
+            hour_field(hour, metric, campaign) for hour in range(24) for metric in _HOURLY_METRICS
         ]
         counts = dict(zip(days, await self.store.hour_counts(org, days, fields), strict=True))
-        width = len(ANALYTICS_METRICS)
+        width = len(_HOURLY_METRICS)
         buckets: list[Bucket] = []
+        reasons = dict.fromkeys(_REASON_METRICS, 0)
         for first in starts:
             day, rest = divmod(first, DAY_SECONDS)
             hours = [rest // HOUR_SECONDS] if interval is Interval.HOUR else range(24)
-            totals = dict.fromkeys(ANALYTICS_METRICS, 0)
+            totals = dict.fromkeys(_HOURLY_METRICS, 0)
             for hour in hours:
                 row = counts[day][hour * width : (hour + 1) * width]
-                for metric, count in zip(ANALYTICS_METRICS, row, strict=True):
+                for metric, count in zip(_HOURLY_METRICS, row, strict=True):
                     totals[metric] += count
+            for metric in _REASON_METRICS:
+                reasons[metric] += totals[metric]
             buckets.append(
                 Bucket(
                     start=datetime.fromtimestamp(first, UTC),
-                    **{_BUCKET_FIELDS[metric]: count for metric, count in totals.items()},
+                    **{_BUCKET_FIELDS[metric]: totals[metric] for metric in ANALYTICS_METRICS},
                 )
             )
-        return Series(interval=interval, series=buckets)
+        return Series(
+            interval=interval,
+            series=buckets,
+            bot_reasons=[
+                ReasonTotals(reason=reason, clicks=reasons[clicks], opens=reasons[opens])
+                for reason, clicks, opens in BOT_REASON_METRICS
+            ],
+        )
 
     async def campaigns(self, org: str, start: datetime, end: datetime) -> Campaigns:
         """Each campaign's totals over the days from start's to the one before end, most

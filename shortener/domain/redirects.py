@@ -149,7 +149,7 @@ class Redirects:
         if link.disabled:
             raise LinkDisabled()
         if link.expires_at > self.clock() and link.target == target:
-            await self._clicked(link, link_id, visitor)
+            await self._clicked(link, serial, link_id, visitor)
         return target
 
     async def follow_cut(
@@ -191,13 +191,16 @@ class Redirects:
         ):
             raise InvalidSignature("the link's digest does not match its target")
         if link.expires_at > now:
-            await self._clicked(link, link_id, visitor)
+            await self._clicked(link, serial, link_id, visitor)
         return link.target
 
-    async def _clicked(self, link: StoredLink, link_id: str, visitor: Visitor) -> None:
+    async def _clicked(self, link: StoredLink, serial: int, link_id: str, visitor: Visitor) -> None:
         """A click on a tracked link; on an e-mail's hidden link, a scanner's."""
         if link.kind is LinkKind.HONEYPOT:
             await self.recorder.scanned(link, link_id, visitor)
+            if visitor is Visitor.PERSON:
+                # Its tap was counted before its kind was known: no person reaches it.
+                await self.store.move_to_bots([serial])
         else:
             await self.recorder.record(link, InteractionType.CLICK, link_id, visitor)
 

@@ -31,16 +31,17 @@ from dataclasses import dataclass
 
 from shortener.domain.codes import CodeCodec
 from shortener.model import BURST, HONEYPOT, TOO_SOON, BotReason, StoreUnavailable
-from shortener.store.analytics import hour_of, interaction_counts
+from shortener.store.analytics import CLICK_TYPE, OPEN_TYPE, hour_of, interaction_counts
 from shortener.store.keys import (
     ANONYMOUS_CLICKS_METRIC,
     BOT_CLICKS_METRIC,
     CLICKS_METRIC,
     OPENS_METRIC,
     SETTLER_KEY,
+    bot_reason_metric,
     group_of,
 )
-from shortener.store.records import bot_reason_code
+from shortener.store.records import USER_AGENT_CODE, bot_reason_code
 from shortener.store.store import Store
 
 log = logging.getLogger("shortener")
@@ -53,7 +54,6 @@ ROUND_SECONDS = 0.5
 LEASE_MS = 5_000
 # A lease this close to running out is not trusted: it is taken again.
 LEASE_MARGIN_SECONDS = 1.0
-_CLICK, _OPEN = "c", "o"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,10 @@ def judge(
     """Why a person's interaction is a machine's after all, or None."""
     if scanned_ms is not None and abs(at_ms - scanned_ms) <= rules.scanner_window_ms:
         return HONEYPOT
-    if kind == _CLICK and any(
-        other.type == _CLICK and other.link_id != link_id and abs(other.at_ms - at_ms) <= BURST_MS
+    if kind == CLICK_TYPE and any(
+        other.type == CLICK_TYPE
+        and other.link_id != link_id
+        and abs(other.at_ms - at_ms) <= BURST_MS
         for other in activity
     ):
         return BURST
@@ -114,7 +116,7 @@ def judge(
 
 def _counted(kind: str, bot: bool, anonymous: bool) -> list[str]:
     """What a settled interaction adds to the aggregates: a bot's open adds nothing."""
-    if kind == _OPEN:
+    if kind == OPEN_TYPE:
         return [] if bot else [OPENS_METRIC]
     if bot:
         return [BOT_CLICKS_METRIC]
@@ -148,8 +150,8 @@ class Settler:
             try:
                 now = time.monotonic()
                 if now < held_until - LEASE_MARGIN_SECONDS:
-                    await self.store.renew_lease(SETTLER_KEY, self.owner, LEASE_MS)
-                    held_until = now + LEASE_MS / 1000
+                    renewed = await self.store.renew_lease(SETTLER_KEY, self.owner, LEASE_MS)
+                    held_until = now + LEASE_MS / 1000 if renewed else 0.0
                 elif await self.store.take_lease(SETTLER_KEY, self.owner, LEASE_MS):
                     held_until = now + LEASE_MS / 1000
                     # Another process may have settled meanwhile: read the cursors again.
@@ -186,7 +188,8 @@ class Settler:
         counts: dict[tuple[str, str, int], int] = {}
         to_bots: list[int] = []
         for entry, fields in entries:
-            at_ms, kind, bot = entry_ms(entry), fields.get("t", _CLICK), fields.get("b") == "1"
+            at_ms, kind, bot = entry_ms(entry), fields.get("t", CLICK_TYPE), fields.get("b") == "1"
+            reason_code = (fields.get("r") or USER_AGENT_CODE) if bot else None
             group = groups[entry]
             if not bot and group is not None:
                 activity, scanned = context.get(group, ([], None))
@@ -194,14 +197,15 @@ class Settler:
                 reason = judge(at_ms, kind, fields.get("l", ""), parsed, scanned, rules)
                 if reason is not None:
                     bot = True
-                    judged[entry] = bot_reason_code(reason)
+                    judged[entry] = reason_code = bot_reason_code(reason)
                     serial = self.codec.decode(fields.get("l", ""))
                     if serial is not None:
                         to_bots.append(serial)
             at = hour_of(at_ms / 1000, rules.retention_days)
             anonymous = "p" not in fields
             metrics = _counted(kind, bot, anonymous)
-            for key, field, until in interaction_counts(org, at, metrics, fields.get("g")):
+            why = None if reason_code is None else bot_reason_metric(kind, reason_code)
+            for key, field, until in interaction_counts(org, at, metrics, fields.get("g"), why):
                 counts[key, field, until] = counts.get((key, field, until), 0) + 1
         written = await store.write_settled(
             org,

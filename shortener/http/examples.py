@@ -7,7 +7,14 @@ import html
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from shortener.domain.analytics import Bucket, Campaigns, CampaignTotals, Interval, Series
+from shortener.domain.analytics import (
+    Bucket,
+    Campaigns,
+    CampaignTotals,
+    Interval,
+    ReasonTotals,
+    Series,
+)
 from shortener.domain.errors import MessageConflict
 from shortener.domain.interactions import Consent, Erasure, InteractionOut, InteractionPage
 from shortener.domain.lookup import LinkInfo
@@ -326,6 +333,13 @@ def analytics_series() -> Series:
             for day, (clicks, opens, bots, anonymous, taps) in enumerate(
                 [(120, 340, 18, 3, 41), (86, 210, 9, 1, 30)]
             )
+        ],
+        bot_reasons=[
+            ReasonTotals(reason="user_agent", clicks=9, opens=0),
+            ReasonTotals(reason="prefetch", clicks=0, opens=112),
+            ReasonTotals(reason="honeypot", clicks=14, opens=6),
+            ReasonTotals(reason="burst", clicks=4, opens=0),
+            ReasonTotals(reason="too_soon", clicks=0, opens=0),
         ],
     )
 

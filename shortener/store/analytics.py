@@ -6,21 +6,32 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from shortener.model import BotReason, InteractionType
 from shortener.store.keys import (
     LINKS_METRIC,
     TAPS_METRIC,
     analytics_days_key,
     analytics_hours_key,
     analytics_weeks_key,
+    bot_reason_metric,
     campaign_field,
     hour_field,
 )
+from shortener.store.records import BOT_REASON_CODES, INTERACTION_CODES
 
 DAY_SECONDS = 86_400
 HOUR_SECONDS = 3_600
 
 
 WEEK_DAYS = 7
+CLICK_TYPE = INTERACTION_CODES[InteractionType.CLICK]
+OPEN_TYPE = INTERACTION_CODES[InteractionType.OPEN]
+
+# Each reason, with the hourly metrics of machines' clicks and opens for it.
+BOT_REASON_METRICS: tuple[tuple[BotReason, str, str], ...] = tuple(
+    (reason, bot_reason_metric(CLICK_TYPE, code), bot_reason_metric(OPEN_TYPE, code))
+    for reason, code in BOT_REASON_CODES.items()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +111,16 @@ class AnalyticsTally:
 
 
 def interaction_counts(
-    org: str, at: Hour, metrics: Sequence[str], campaign: str | None
+    org: str, at: Hour, metrics: Sequence[str], campaign: str | None, hourly: str | None = None
 ) -> list[tuple[str, str, int]]:
     """Where one interaction is counted (key, field, expiry ms): by hour, and for its
-    campaign by hour, day and week."""
+    campaign by hour, day and week; the `hourly` metric by hour only."""
     hours = analytics_hours_key(org, at.day)
     counts: list[tuple[str, str, int]] = []
+    if hourly is not None:
+        counts.append((hours, hour_field(at.hour, hourly), at.until_ms))
+        if campaign is not None:
+            counts.append((hours, hour_field(at.hour, hourly, campaign), at.until_ms))
     for metric in metrics:
         counts.append((hours, hour_field(at.hour, metric), at.until_ms))
         if campaign is not None:

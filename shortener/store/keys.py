@@ -52,8 +52,9 @@ Keys:
   the same for a week (days since the epoch // 7), so that a list of campaigns over a month
   reads four week hashes and a few day hashes, not thirty. Each lives until its day or week is
   `analytics_retention_days` old; they hold counts only, nothing that names a person,
-  message or link. Clicks and opens are counted as they are recorded (`scripts.RECORD`); taps
-  on untracked codes and links issued are summed in memory and added once a second.
+  message or link. Clicks and opens are counted when they settle (`scripts.SETTLE`), machines'
+  by reason too (hourly, metric `bot_reason_metric`); taps on untracked codes and links
+  issued are summed in memory and added once a second.
 - `{o:ORG}:settled`: the id of the org's last settled interaction: every interaction up to it
   has its final judgement. `{o:ORG}:judged`: hash interaction id -> why it is a bot's
   (`records.bot_reason_code`), for those judged a machine's only when they settled (honeypot,
@@ -155,6 +156,12 @@ ANALYTICS_METRICS = (
     ANONYMOUS_CLICKS_METRIC,
     TAPS_METRIC,
 )
+
+
+def bot_reason_metric(type_code: str, reason_code: str) -> str:
+    """The hourly metric of machines' interactions of a type (`c`, `o`) for one reason
+    (`records.bot_reason_code`)."""
+    return f"r{type_code}{reason_code}"
 
 
 def analytics_hours_key(org: str, day: int) -> str:

@@ -41,17 +41,20 @@ _KIND_CODES = {
 }
 _KINDS = {code: kind for kind, code in _KIND_CODES.items()}
 # An interaction's type in its stream entry.
-_INTERACTION_CODES = {InteractionType.CLICK: "c", InteractionType.OPEN: "o"}
-_INTERACTION_TYPES = {code: kind for kind, code in _INTERACTION_CODES.items()}
+INTERACTION_CODES = {InteractionType.CLICK: "c", InteractionType.OPEN: "o"}
+_INTERACTION_TYPES = {code: kind for kind, code in INTERACTION_CODES.items()}
 # Why an interaction is a bot's, in its stream entry (field `r`).
-_BOT_REASON_CODES: dict[BotReason, str] = {
+# Every reason, in the order the API lists them.
+BOT_REASON_CODES: dict[BotReason, str] = {
     USER_AGENT: "u",
     PREFETCH_REASON: "p",
     HONEYPOT: "h",
     BURST: "s",
     TOO_SOON: "t",
 }
-_BOT_REASONS = {code: reason for reason, code in _BOT_REASON_CODES.items()}
+_BOT_REASONS = {code: reason for reason, code in BOT_REASON_CODES.items()}
+# Entries stored before reasons were kept had only user agents to tell bots by.
+USER_AGENT_CODE = BOT_REASON_CODES[USER_AGENT]
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._~-]*")
 
 
@@ -67,11 +70,11 @@ def kind_codes(kinds: frozenset[LinkKind]) -> str:
 
 
 def interaction_code(kind: InteractionType) -> str:
-    return _INTERACTION_CODES[kind]
+    return INTERACTION_CODES[kind]
 
 
 def bot_reason_code(reason: BotReason | None) -> str:
-    return "" if reason is None else _BOT_REASON_CODES[reason]
+    return "" if reason is None else BOT_REASON_CODES[reason]
 
 
 def bot_reason_of(code: str) -> BotReason | None:
@@ -145,8 +148,9 @@ def decode_interaction(entry_id: str, fields: Mapping[str, str]) -> Interaction:
         type=_INTERACTION_TYPES[fields["t"]],
         url=None if fields["u"] == PIXEL_TARGET else fields["u"],
         bot=fields["b"] == "1",
-        # Entries stored before reasons were kept had only user agents to tell bots by.
-        bot_reason=_BOT_REASONS.get(fields.get("r", "u")) if fields["b"] == "1" else None,
+        bot_reason=_BOT_REASONS.get(fields.get("r") or USER_AGENT_CODE)
+        if fields["b"] == "1"
+        else None,
         proxied=fields.get("x") == "1",
         link_id=fields.get("l") or None,
         code=fields.get("k") or None,

@@ -181,6 +181,13 @@ redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
 
+# Extend the lease KEYS[1] by ARGV[2] ms if ARGV[1] still holds it: 1 if so, else 0.
+RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
 # A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
 # ARGV[3] followed by the org), or else the block's (field ARGV[2]). Empty when there is no link.
 READ_LINK = """

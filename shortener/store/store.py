@@ -168,35 +168,24 @@ class Store:
     ) -> None:
         self.redis = redis
         self.timeout = timeout
-        self._save_links = redis.register_script(scripts.SAVE_LINKS)
-        self._tap = redis.register_script(scripts.TAP)
-        self._record = redis.register_script(scripts.RECORD)
-        self._take_quota = redis.register_script(scripts.TAKE_QUOTA)
-        self._claim_domain = redis.register_script(scripts.CLAIM_DOMAIN)
-        self._release_domain = redis.register_script(scripts.RELEASE_DOMAIN)
-        self._disable = redis.register_script(scripts.DISABLE)
-        self._read_link = redis.register_script(scripts.READ_LINK)
-        self._index = redis.register_script(scripts.INDEX)
-        self._erase_link_contact = redis.register_script(scripts.ERASE_LINK_CONTACT)
-        self._lease_due = redis.register_script(scripts.LEASE_DUE)
-        self._attempt_failed = redis.register_script(scripts.ATTEMPT_FAILED)
-        self._settle = redis.register_script(scripts.SETTLE)
+        # Each script's source by its SHA, to send it again where Redis forgot it.
+        self._scripts: dict[str, str] = {}
+        self._save_links = self._register(redis, scripts.SAVE_LINKS)
+        self._tap = self._register(redis, scripts.TAP)
+        self._record = self._register(redis, scripts.RECORD)
+        self._take_quota = self._register(redis, scripts.TAKE_QUOTA)
+        self._claim_domain = self._register(redis, scripts.CLAIM_DOMAIN)
+        self._release_domain = self._register(redis, scripts.RELEASE_DOMAIN)
+        self._disable = self._register(redis, scripts.DISABLE)
+        self._read_link = self._register(redis, scripts.READ_LINK)
+        self._index = self._register(redis, scripts.INDEX)
+        self._erase_link_contact = self._register(redis, scripts.ERASE_LINK_CONTACT)
+        self._lease_due = self._register(redis, scripts.LEASE_DUE)
+        self._attempt_failed = self._register(redis, scripts.ATTEMPT_FAILED)
+        self._settle = self._register(redis, scripts.SETTLE)
+        self._renew_lease = self._register(redis, scripts.RENEW_LEASE)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
-        registered = (
-            self._save_links,
-            self._tap,
-            self._record,
-            self._take_quota,
-            self._disable,
-            self._read_link,
-            self._index,
-            self._erase_link_contact,
-            self._lease_due,
-            self._attempt_failed,
-            self._settle,
-        )
-        self._scripts = {s.sha: s.script for s in registered}
         self._pipelined = pipelined or redis
         self._auto = AutoPipeline(self._pipelined, timeout)
         self._expiring = ExpiryTally()
@@ -231,6 +220,11 @@ class Store:
     async def _call(self, awaitable: Awaitable[T]) -> T:
         async with self._guard():
             return await awaitable
+
+    def _register(self, redis: aioredis.Redis | RedisCluster, source: str) -> AsyncScript:
+        script = redis.register_script(source)
+        self._scripts[script.sha] = source
+        return script
 
     async def _eval(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
         """Run a script in the shared pipeline, which keeps the deadline itself."""
@@ -610,9 +604,10 @@ class Store:
         """Take the lease `key` for `lease_ms` if no one holds it."""
         return bool(await self._call(self.redis.set(key, owner, nx=True, px=lease_ms)))
 
-    async def renew_lease(self, key: str, owner: str, lease_ms: int) -> None:
-        """Extend a lease this process took and still holds (it has not run out)."""
-        await self._call(self.redis.set(key, owner, xx=True, px=lease_ms))
+    async def renew_lease(self, key: str, owner: str, lease_ms: int) -> bool:
+        """Extend a lease this process took, if it still holds it: an operator may have
+        taken it over (`SET` without `NX`), or a failover lost it."""
+        return bool(await self._eval(self._renew_lease, [key], [owner, lease_ms]))
 
     async def unsettled(
         self, org: str, after: str | None, until_ms: int, count: int

@@ -90,12 +90,13 @@ class Entries:
         kind: str = "c",
         *,
         bot: bool = False,
+        reason: str = "u",
         contact: str | None = "c-1",
         campaign: str | None = "spring",
     ) -> None:
         fields = {"t": kind, "u": "-" if kind == "o" else "https://shop.example.com/", "b": "0"}
         if bot:
-            fields |= {"b": "1", "r": "u"}
+            fields |= {"b": "1", "r": reason}
         if campaign is not None:
             fields["g"] = campaign
         if contact is not None:
@@ -136,6 +137,7 @@ async def test_counts_by_hour_and_day_match_what_happened_across_boundaries(
     last_second = START.replace(hour=23, minute=59, second=59)
     await entries.add(last_second, "o")
     await entries.add(last_second, "o", bot=True)
+    await entries.add(last_second, "o", bot=True, reason="p", campaign=None)
     await tap(last_second, plain, Visitor.PERSON)
     await tap(last_second, plain_campaign, Visitor.PERSON)
     await tap(last_second, plain, Visitor.BOT)
@@ -173,6 +175,15 @@ async def test_counts_by_hour_and_day_match_what_happened_across_boundaries(
         (1, (1, 0, 0, 0, 1)),
         (2, (0, 0, 0, 0, 0)),
     ]
+    # Why machines' clicks and opens were not counted: each reason, zeros too.
+    assert [(r.reason, r.clicks, r.opens) for r in daily.bot_reasons] == [
+        ("user_agent", 1, 1),
+        ("prefetch", 0, 1),
+        ("honeypot", 0, 0),
+        ("burst", 0, 0),
+        ("too_soon", 0, 0),
+    ]
+    assert daily.bot_reasons == hourly.bot_reasons
     # One campaign: the anonymous click still counts for it.
     spring = await analytics.series(ORG, START, START + 2 * HOUR, Interval.HOUR, campaign="spring")
     assert [row(bucket) for bucket in spring.series] == [
@@ -180,6 +191,7 @@ async def test_counts_by_hour_and_day_match_what_happened_across_boundaries(
         (0, 1, 0, 0, 1),
         (1, 0, 0, 0, 0),
     ]
+    assert [(r.clicks, r.opens) for r in spring.bot_reasons][:2] == [(1, 1), (0, 0)]
     listed = await analytics.campaigns(ORG, START - timedelta(days=1), START + timedelta(days=1))
     assert [(c.campaign, c.clicks, c.opens, c.bot_clicks) for c in listed.campaigns] == [
         ("spring", 3, 1, 1),

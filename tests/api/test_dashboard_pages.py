@@ -4,7 +4,6 @@ forms it refuses. (tests/system/test_dashboard.py drives them in a real browser.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,37 +13,10 @@ import httpx
 from shortener.config import Settings
 from shortener.http.dashboard.sessions import COOKIE
 from tests.support.apps import ADMIN_KEY, API_KEY, AUTH, CONSENTED, OTHER_KEY, PHONE, shorten, tap
+from tests.support.pages import HTML, cells, signed_in
 
-HTML = {"accept": "text/html"}
 # Hang guard only: how long a test waits (in tenths of a second) for a delivery to fail.
 FAILED_WAIT_STEPS = 100
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found is not None, page.text
-    return found.group(1)
-
-
-async def signed_in(client: httpx.AsyncClient, key: str) -> str:
-    """Sign the client in with `key`; the session's CSRF token."""
-    client.cookies.clear()
-    token = csrf_of(await client.get("/dashboard", headers=HTML))
-    answer = await client.post("/dashboard/sign-in", data={"key": key, "csrf": token})
-    assert answer.status_code == 303, answer.text
-    return csrf_of(await client.get("/dashboard/link", headers=HTML))
-
-
-def cells(page: httpx.Response, table: str) -> list[list[str]]:
-    body = page.text.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
-    rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
-    return [
-        [
-            re.sub(r"<[^>]+>", "", cell).strip()
-            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
-        ]
-        for row in rows
-    ]
 
 
 async def test_codes_expiring_are_counted_per_day_for_the_org_alone(

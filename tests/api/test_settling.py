@@ -7,47 +7,34 @@ within a second.)"""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from shortener.config import Settings
+from shortener.store.keys import SETTLER_KEY
 from tests.support.apps import (
+    API_KEY,
     AUTH,
     CONSENTED,
     PHONE,
     interactions,
+    mail_with_honeypot,
     relative,
     settled_interactions,
     shorten,
     tap,
 )
+from tests.support.corpus import DESKTOP
+from tests.support.pages import HTML, cells, signed_in
 from tests.support.receivers import Receiver
 
-DESKTOP = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Safari/537.36"
-)
-HONEYPOT = re.compile(r'<a href="([^"]+)" style="display:none" aria-hidden="true" tabindex="-1">')
 # A person's second click, later than a burst allows.
 SECOND_CLICK_SECONDS = 2.5
-
-
-async def mail(client: httpx.AsyncClient, message_id: str) -> tuple[list[str], str]:
-    """An e-mail of two tracked links: their URLs, and its honeypot link's."""
-    sent = await shorten(
-        client,
-        content_type="html",
-        body='<p><a href="https://shop.example.com/a">a</a> <a href="https://shop.example.com/b">b</a></p>',
-        recipient=CONSENTED,
-        message_id=message_id,
-        campaign="spring",
-    )
-    honeypot = HONEYPOT.search(sent["body"])
-    assert honeypot is not None, sent["body"]
-    return [link["tracking_url"] for link in sent["links"]], honeypot.group(1).replace("&amp;", "&")
+# Longer than the tests' settle time and a few settling rounds: nothing settles meanwhile.
+HELD_OFF_SECONDS = 3.0
 
 
 def judged(found: list[dict[str, Any]]) -> list[tuple[str | None, bool, str | None]]:
@@ -68,8 +55,8 @@ async def test_an_interaction_shows_at_once_and_settles_soon_after(
 async def test_a_honeypot_fetch_makes_its_messages_interactions_a_scanners(
     client: httpx.AsyncClient,
 ) -> None:
-    scanned, honeypot = await mail(client, "m-scanned")
-    other, _ = await mail(client, "m-other")
+    scanned, honeypot = await mail_with_honeypot(client, "m-scanned")
+    other, _ = await mail_with_honeypot(client, "m-other")
     # A scanner with a browser's agent: a link, the honeypot, the other link.
     for url in (scanned[0], honeypot, scanned[1]):
         response = await client.get(relative(url), headers={"user-agent": DESKTOP})
@@ -87,6 +74,15 @@ async def test_a_honeypot_fetch_makes_its_messages_interactions_a_scanners(
     first = found[0]["link_id"]
     info = (await client.get(f"/v1/links/{first}", headers=AUTH)).json()
     assert (info["clicks"], info["bot_clicks"]) == (0, 1)
+    # So do the aggregates, and the dashboard says why they were not counted.
+    series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
+    reasons = {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
+    assert reasons["honeypot"] == (3, 0)
+    await signed_in(client, API_KEY)
+    page = await client.get("/dashboard", params={"range": "24h"}, headers=HTML)
+    shown = {row[0]: row[1:] for row in cells(page, "bot-reasons")[1:]}
+    assert shown["Mail scanners" + "the message's hidden link was fetched"] == ["3", "0"]
+    assert shown["Previews, crawlers and scripts" + "known by their user agent"] == ["0", "0"]
 
 
 async def test_links_of_one_message_clicked_together_are_a_burst_and_apart_a_person(
@@ -150,3 +146,27 @@ async def test_webhooks_and_aggregates_take_the_settled_judgement(
     series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
     totals = [sum(bucket[name] for bucket in series["series"]) for name in ("clicks", "bot_clicks")]
     assert totals == [1, 2]
+    reasons = {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
+    assert reasons == {
+        "user_agent": (0, 0),
+        "prefetch": (0, 0),
+        "honeypot": (0, 0),
+        "burst": (2, 0),
+        "too_soon": (0, 0),
+    }
+
+
+async def test_a_lease_taken_over_stops_the_settler_until_it_is_given_back(
+    client: httpx.AsyncClient, redis: aioredis.Redis
+) -> None:
+    link = (await shorten(client, "https://shop.example.com/x", recipient=CONSENTED))["links"][0]
+    assert (await tap(client, link["short_url"])).status_code == 302
+    assert [item["settled"] for item in await settled_interactions(client)] == [True]
+    # An operator takes the lease over: the app's settler stops renewing it, and settles nothing.
+    await redis.set(SETTLER_KEY, "operator", px=60_000)
+    assert (await tap(client, link["short_url"])).status_code == 302
+    await asyncio.sleep(HELD_OFF_SECONDS)
+    assert [item["settled"] for item in await interactions(client)] == [True, False]
+    assert await redis.get(SETTLER_KEY) == b"operator"
+    await redis.delete(SETTLER_KEY)
+    assert [item["settled"] for item in await settled_interactions(client)] == [True, True]

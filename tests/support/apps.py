@@ -24,6 +24,7 @@ ADMIN_AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
 BASE_URL = "http://sho.rt"
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile"
+HONEYPOT = re.compile(r'<a href="([^"]+)" style="display:none" aria-hidden="true" tabindex="-1">')
 CONSENTED = {"contact_id": "c-42", "tracking_consent": True}
 MAX_PAGES = 100
 # Hang guard only: how long a test waits for interactions to settle.
@@ -82,6 +83,22 @@ async def mail(client: httpx.AsyncClient, **message: Any) -> tuple[dict[str, Any
     pixel = re.search(r'<img src="([^"]+)"', sent["body"])
     assert pixel is not None, sent["body"]
     return sent, urlsplit(pixel.group(1)).path
+
+
+async def mail_with_honeypot(client: httpx.AsyncClient, message_id: str) -> tuple[list[str], str]:
+    """An e-mail of two tracked links, of campaign `spring`: their URLs, and its hidden
+    honeypot link's."""
+    sent = await shorten(
+        client,
+        content_type="html",
+        body='<p><a href="https://shop.example.com/a">a</a> <a href="https://shop.example.com/b">b</a></p>',
+        recipient=CONSENTED,
+        message_id=message_id,
+        campaign="spring",
+    )
+    honeypot = HONEYPOT.search(sent["body"])
+    assert honeypot is not None, sent["body"]
+    return [link["tracking_url"] for link in sent["links"]], honeypot.group(1).replace("&amp;", "&")
 
 
 async def first_link(client: httpx.AsyncClient, body: str, **message: Any) -> dict[str, Any]:

@@ -32,10 +32,13 @@ from tests.support.apps import (
     OTHER_KEY,
     PHONE,
     app_clients,
+    mail_with_honeypot,
     relative,
+    settled_interactions,
     shorten,
     start_of_second,
 )
+from tests.support.corpus import DESKTOP
 from tests.support.receivers import Receiver
 from tests.support.redis_cluster import ClusterServer, LocalCluster, wait_until
 from tests.support.redis_servers import free_port
@@ -72,6 +75,7 @@ async def open_app(cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[Opene
                 "admin_keys": frozenset({ADMIN_KEY}),
                 "signing_keys": {1: "signing-secret-one-0123456789"},
                 "redis_timeout_seconds": 1.0,
+                "settle_seconds": 1,
                 **overrides,
             }
             client: httpx.AsyncClient = await open_with(Settings(**values))
@@ -322,6 +326,37 @@ async def test_webhooks_and_erasure(open_app: Opener) -> None:
         assert (listed[0]["backlog"], listed[0]["failed"]) == (0, 0)
     finally:
         receiver.stop()
+
+
+async def test_interactions_settle_with_their_messages_judgement(
+    client: httpx.AsyncClient,
+) -> None:
+    """The settler's keys are the org's (one slot), the links' counts another node's."""
+    scanned, honeypot = await mail_with_honeypot(client, "m-scanned")
+    for url in (scanned[0], honeypot):
+        response = await client.get(relative(url), headers={"user-agent": DESKTOP})
+        assert response.status_code == 302
+    body = "A https://shop.example.com/1 B https://shop.example.com/2"
+    burst = await shorten(client, body, recipient=CONSENTED, message_id="m-burst")
+    for link in burst["links"]:
+        assert (await tap(client, link["code"], DESKTOP)).status_code == 302
+    person = await shorten(client, body, recipient=CONSENTED, message_id="m-person")
+    assert (await tap(client, person["links"][0]["code"])).status_code == 302
+    found = await settled_interactions(client)
+    assert [(item["message_id"], item["bot_reason"], item["settled"]) for item in found] == [
+        ("m-scanned", "honeypot", True),
+        ("m-scanned", "honeypot", True),
+        ("m-burst", "burst", True),
+        ("m-burst", "burst", True),
+        ("m-person", None, True),
+    ]
+    for item in found:
+        info = (await client.get(f"/v1/links/{item['link_id']}", headers=AUTH)).json()
+        assert (info["clicks"], info["bot_clicks"]) == ((0, 1) if item["bot"] else (1, 0))
+    series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
+    reasons = {row["reason"]: row["clicks"] for row in series["bot_reasons"]}
+    assert (reasons["honeypot"], reasons["burst"]) == (2, 2)
+    assert sum(bucket["clicks"] for bucket in series["series"]) == 1
 
 
 async def test_readyz(client: httpx.AsyncClient) -> None:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from shortener.domain.analytics import Interval
 from shortener.domain.limits import MAX_ID_LENGTH, MAX_TAKEDOWN_REASON_LENGTH
 from shortener.domain.org_keys import UnknownKey, key_digest
+from shortener.domain.settling import BURST_MS
 from shortener.domain.tenancy import DomainTaken, InvalidOrgId, OrgChanges
 from shortener.http import requests
 from shortener.http.dashboard import charts
@@ -31,6 +32,7 @@ from shortener.http.dashboard.rendering import (
     sessions,
 )
 from shortener.http.dashboard.sessions import Session, Sessions
+from shortener.model import BotReason
 from shortener.runtime import Services
 from shortener.store.analytics import DAY_SECONDS, HOUR_SECONDS
 
@@ -50,6 +52,17 @@ TOTALS = [
     ("anonymous_clicks", "Anonymous clicks"),
     ("taps", "Taps on untracked links"),
 ]
+# What the overview says of each reason a machine's interaction was not counted.
+REASONS: dict[BotReason, tuple[str, str]] = {
+    "user_agent": ("Previews, crawlers and scripts", "known by their user agent"),
+    "prefetch": ("Apple Mail prefetches", "Mail Privacy Protection fetching the pixel"),
+    "honeypot": ("Mail scanners", "the message's hidden link was fetched"),
+    "burst": (
+        "Bursts",
+        f"another link of the message clicked within {BURST_MS / 1000:g} seconds",
+    ),
+    "too_soon": ("Too soon", "clicked sooner after sending than a person could"),
+}
 # The overview chart's lines: field, legend, CSS class.
 LINES = [
     ("clicks", "Clicks", "clicks"),
@@ -200,9 +213,11 @@ async def overview(request: Request, session: Session) -> Response:
         end = (int(services.analytics.clock()) // step + 1) * step
         start_at = datetime.fromtimestamp(end - buckets * step, UTC)
         end_at = datetime.fromtimestamp(end, UTC)
-        series = (await services.analytics.series(org, start_at, end_at, interval, None)).series
+        counted = await services.analytics.series(org, start_at, end_at, interval, None)
+        series = counted.series
         names = [bucket_name(bucket.start, interval) for bucket in series]
         context |= {
+            "reasons": [(*REASONS[row.reason], row) for row in counted.bot_reasons],
             "rows": list(zip(names, series, strict=True)),
             "bucket_label": "Hour (UTC)" if interval is Interval.HOUR else "Day (UTC)",
             "totals": {name: sum(getattr(b, name) for b in series) for name, _ in TOTALS},
