@@ -58,7 +58,7 @@ soak: $(STAMP) wrk
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # Throughput, latency and memory of the service against minimal reference apps, written to
-# bench/results.md; about 4 minutes. `make bench BENCH_SECONDS=1 BENCH_WORKERS_CHECK=0` is a
+# bench/results.md; about 12 minutes. `make bench BENCH_SECONDS=1 BENCH_WORKERS_CHECK=0` is a
 # quick smoke run.
 BENCH_SECONDS ?= 10
 BENCH_CONNECTIONS ?= 64

@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import cpu
 import harness
 import httpx
 import redis
@@ -76,11 +77,13 @@ from shortener.store.keys import (
     CLICKS_METRIC,
     LINKS_METRIC,
     OPENS_METRIC,
+    SETTLER_KEY,
     analytics_days_key,
     analytics_hours_key,
     analytics_weeks_key,
     campaign_field,
     hour_field,
+    settled_key,
 )
 from tests.support.service import ADMIN_KEY
 
@@ -128,7 +131,12 @@ BATCH = (
     f"service: batch shortening ({BATCH_CLIENTS} clients, batches of {BATCH_MESSAGES} messages"
     f" with {LINKS_PER_BATCH_MESSAGE} links)"
 )
+# A service of one worker and one of two, side by side, in interleaved rounds: on two CPUs
+# that wrk and Redis share, a second worker cannot double the rate; what must hold is that a
+# tap costs no more CPU with two.
+UNTRACKED_1W = "service: untracked tap, 1 worker (beside 2 workers)"
 UNTRACKED_2W = "service: untracked tap, 2 workers"
+WORKER_ROUNDS = 3
 # The same taps on an org's own domain and on the default one, in interleaved rounds: the
 # figures are their medians, so that a noisy moment of the machine skews neither alone.
 BRANDED_DOMAIN = "go.bench.example"
@@ -144,6 +152,14 @@ DELIVERY_ROUNDS = 2
 DRAIN_LIMIT_SECONDS = 300
 # "Within a few seconds of the run's end."
 DRAIN_GOAL_SECONDS = 5
+# Tracked taps while the service settles their interactions (within a second here, so during
+# the run) and while the bench holds the settler's lease, so that nothing settles; interleaved.
+SETTLING_ON = "service: tracked tap, settling"
+SETTLING_OFF = "service: tracked tap, settling held off"
+SETTLING_ROUNDS = 3
+SETTLE_CATCH_UP_SECONDS = 120
+# Every run of the service and the references, in this order each round.
+TAP_ROUNDS = 3
 # Analytics queries over a month of aggregate counts of this many campaigns, each active a few
 # hours a day, asked one at a time; the goal is "well under 100 ms" for the campaign list.
 ANALYTICS_CAMPAIGNS = 1000
@@ -219,6 +235,10 @@ class RunResult:
     wrong: int = 0
     wrong_examples: list[str] = field(default_factory=list)
     samples: list[str] = field(default_factory=list)
+    # CPU per request of the app's processes and of redis-server, where measured.
+    cost: cpu.CpuPerRequest | None = None
+    # The lowest and highest rate of the rounds this result is the median of.
+    spread: tuple[float, float] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -290,6 +310,8 @@ class Bench:
     seconds: int
     connections: int
     directory: Path
+    # The Redis every app uses, for its CPU time and command statistics (set once it runs).
+    redis: redis.Redis | None = None
     results: dict[str, RunResult] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -303,18 +325,27 @@ class Bench:
         url: str,
         script_args: Sequence[str],
         *,
+        app: Server | None = None,
         stream: Stream | None = None,
         replay: Sequence[tuple[str, str]] = (),
     ) -> RunResult:
         """A warm-up, then the measured wrk run; a run with errors or wrong answers is also a
-        problem. `stream` must grow by what the run's taps record; `replay` holds the (path,
+        problem. The CPU time of `app`'s processes and of Redis is read around the measured
+        run. `stream` must grow by what the run's taps record; `replay` holds the (path,
         Location) pairs of which a sample is asked again, one at a time, after the run."""
         print(f"running {name}", file=sys.stderr)
         warmup = min(WARMUP_SECONDS, self.seconds)
         args = (script, url, script_args)
         run_wrk(f"{name} (warm-up)", *args, warmup, self.connections, self.directory)
         length = stream.settled_length() if stream else 0
-        result = self.record(run_wrk(name, *args, self.seconds, self.connections, self.directory))
+        if self.redis is None:
+            raise BenchError("no Redis to measure")
+        group = app.process.pid if app else None
+        before = cpu.read(self.redis, group)
+        result = run_wrk(name, *args, self.seconds, self.connections, self.directory)
+        after = cpu.read(self.redis, group)
+        result.cost = cpu.per_request(before, after, result.answered, app is not None)
+        self.record(result)
         print(f"  {result.answered:,} answers checked, {result.wrong:,} wrong", file=sys.stderr)
         if stream:
             self.check_stream(result, stream, stream.settled_length() - length)
@@ -464,7 +495,13 @@ def service_load(
     """A wrk run on the service; when it had errors, what the service answered instead."""
     before = service_statuses(service)
     result = bench.load(
-        name, script, service.base_url + "/", script_args, stream=stream, replay=replay
+        name,
+        script,
+        service.base_url + "/",
+        script_args,
+        app=service,
+        stream=stream,
+        replay=replay,
     )
     if result.errors:
         after = service_statuses(service)
@@ -491,40 +528,128 @@ def give_domain(service: Service, domain: str) -> None:
         raise BenchError(f"setting the org's domain: {response.status_code} {response.text}")
 
 
+def _middle(values: Sequence[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
+
+
+def median_cost(rounds: Sequence[RunResult]) -> cpu.CpuPerRequest | None:
+    """The median CPU per request of the rounds, per process and per command."""
+    costs = [result.cost for result in rounds if result.cost is not None]
+    if not costs:
+        return None
+    names = {name for cost in costs for name in cost.commands}
+    return cpu.CpuPerRequest(
+        _middle([cost.app_us for cost in costs]),
+        statistics.median(cost.redis_us for cost in costs),
+        {
+            name: (
+                statistics.median(cost.commands.get(name, (0.0, 0.0))[0] for cost in costs),
+                statistics.median(cost.commands.get(name, (0.0, 0.0))[1] for cost in costs),
+            )
+            for name in names
+        },
+    )
+
+
 def median_result(name: str, rounds: Sequence[RunResult]) -> RunResult:
-    """One result of several rounds: the median of each figure, the sum of the errors."""
-
-    def middle(values: Sequence[float | None]) -> float | None:
-        known = [value for value in values if value is not None]
-        return statistics.median(known) if known else None
-
+    """One result of several rounds: the median of each figure, the lowest and highest rate,
+    the sum of the errors."""
+    rates = [result.rate for result in rounds]
     return RunResult(
         name,
-        statistics.median(result.rate for result in rounds),
-        middle([result.p50_ms for result in rounds]),
-        middle([result.p99_ms for result in rounds]),
+        statistics.median(rates),
+        _middle([result.p50_ms for result in rounds]),
+        _middle([result.p99_ms for result in rounds]),
         sum(result.errors for result in rounds),
+        unit=rounds[0].unit,
         note="; ".join(result.note for result in rounds if result.note),
+        cost=median_cost(rounds),
+        spread=(min(rates), max(rates)),
     )
+
+
+Runner = Callable[[str], RunResult]
+
+
+def interleaved(bench: Bench, runs: Sequence[tuple[str, Runner]], rounds: int) -> None:
+    """Each run once a round, in the order given, for `rounds` rounds: a noisy moment of the
+    machine then skews one round of each, not all of one. Each run's figures are the medians
+    of its rounds."""
+    found: dict[str, list[RunResult]] = {name: [] for name, _ in runs}
+    for number in range(1, rounds + 1):
+        for name, runner in runs:
+            with bench.step(name):
+                found[name].append(runner(f"{name}, round {number}"))
+    for name, results in found.items():
+        if not results:
+            continue
+        bench.results[name] = median_result(name, results)
+        shown = ", ".join(f"{result.rate:,.0f}" for result in results)
+        bench.notes.append(f"{name}: {shown} {results[0].unit} in rounds 1 to {len(results)}")
 
 
 def domain_rounds(
     bench: Bench, service: Service, default_paths: str, stream: Stream, directory: Path
 ) -> None:
     """Untracked taps on codes of the org's branded domain (sent with that Host) and on
-    codes of the default one, in DOMAIN_ROUNDS interleaved rounds; records their medians."""
+    codes of the default one, in DOMAIN_ROUNDS interleaved rounds."""
     give_domain(service, BRANDED_DOMAIN)
     codes = seed(service, CODES, False, 2 * CODES)
     paths = str(write_paths(directory / "branded.txt", tap_answers(codes)))
-    runs: dict[str, list[RunResult]] = {BRANDED: [], DEFAULT_DOMAIN: []}
-    for number in range(1, DOMAIN_ROUNDS + 1):
-        for name, args in ((BRANDED, [paths, BRANDED_DOMAIN]), (DEFAULT_DOMAIN, [default_paths])):
-            label = f"{name}, round {number}"
-            runs[name].append(service_load(bench, service, label, TAPS_SCRIPT, args, stream=stream))
-    for name, rounds in runs.items():
-        bench.results[name] = median_result(name, rounds)
-        shown = ", ".join(f"{result.rate:,.0f}" for result in rounds)
-        bench.notes.append(f"{name}: {shown} req/s in rounds 1 to {len(rounds)}")
+
+    def taps(*args: str) -> Runner:
+        return lambda label: service_load(bench, service, label, TAPS_SCRIPT, args, stream=stream)
+
+    interleaved(
+        bench,
+        [(BRANDED, taps(paths, BRANDED_DOMAIN)), (DEFAULT_DOMAIN, taps(default_paths))],
+        DOMAIN_ROUNDS,
+    )
+
+
+def caught_up(client: redis.Redis) -> None:
+    """Wait until the org's interactions have all settled."""
+    deadline = time.monotonic() + SETTLE_CATCH_UP_SECONDS
+    while True:
+        last: list[Any] = client.xrevrange(STREAM, count=1)  # type: ignore[assignment]
+        cursor: bytes | None = client.get(settled_key(ORG))  # type: ignore[assignment]
+        if not last or (cursor is not None and _entry(cursor) >= _entry(last[0][0])):
+            return
+        if time.monotonic() > deadline:
+            raise BenchError(f"interactions did not settle within {SETTLE_CATCH_UP_SECONDS} s")
+        time.sleep(SETTLE_POLL_SECONDS)
+
+
+def _entry(entry_id: bytes | str) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, sequence = text.partition("-")
+    return int(ms), int(sequence or 0)
+
+
+def settling_rounds(
+    bench: Bench, service: Service, tracked_paths: str, clicks: Stream, client: redis.Redis
+) -> None:
+    """Tracked taps with settling held off (the bench holds the settler's lease, which the
+    service then stops renewing) and on, interleaved; each starts with nothing left to
+    settle."""
+
+    def taps(label: str) -> RunResult:
+        return service_load(bench, service, label, TAPS_SCRIPT, [tracked_paths], stream=clicks)
+
+    def settling(label: str) -> RunResult:
+        caught_up(client)
+        return taps(label)
+
+    def held_off(label: str) -> RunResult:
+        caught_up(client)
+        client.set(SETTLER_KEY, "the bench", px=(bench.seconds + 60) * 1000)
+        try:
+            return taps(label)
+        finally:
+            client.delete(SETTLER_KEY)
+
+    interleaved(bench, [(SETTLING_OFF, held_off), (SETTLING_ON, settling)], SETTLING_ROUNDS)
 
 
 def seed_analytics(client: redis.Redis, org: str, last_day: int) -> None:
@@ -989,6 +1114,28 @@ def _ratio(bench: Bench, name: str, reference: str) -> float | None:
     return a.rate / b.rate if a and b and b.rate else None
 
 
+def _redis_ratio(bench: Bench, name: str, reference: str) -> float | None:
+    a, b = bench.results.get(name), bench.results.get(reference)
+    if a is None or b is None or a.cost is None or b.cost is None or not b.cost.redis_us:
+        return None
+    return a.cost.redis_us / b.cost.redis_us
+
+
+def _app_ratio(bench: Bench, name: str, reference: str) -> float | None:
+    a, b = bench.results.get(name), bench.results.get(reference)
+    if a is None or b is None or a.cost is None or b.cost is None:
+        return None
+    if a.cost.app_us is None or not b.cost.app_us:
+        return None
+    return a.cost.app_us / b.cost.app_us
+
+
+def _at_most_times(what: str, value: float | None, target: float) -> Goal:
+    if value is None:
+        return Goal(what, "not run", f"≤ {target:g}x", None)
+    return Goal(what, f"{value:.2f}x", f"≤ {target:g}x", value <= target)
+
+
 def _at_least(what: str, value: float | None, target: float, unit: str = "x") -> Goal:
     if value is None:
         return Goal(what, "not run", f"≥ {target:,g}{unit}", None)
@@ -1029,18 +1176,31 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
     batch = bench.results.get(BATCH)
     return [
         _at_least("untracked tap vs one-GET app", _ratio(bench, UNTRACKED, plain), 1.6),
-        _at_least("untracked tap vs auto-pipelined app", _ratio(bench, UNTRACKED, pipelined), 0.85),
+        _at_least("untracked tap vs auto-pipelined app", _ratio(bench, UNTRACKED, pipelined), 0.9),
         p99,
         _at_least(
             "tracked tap vs GET + XADD app", _ratio(bench, TRACKED, REFERENCE_RUNS["get-xadd"]), 1.5
         ),
         _at_least("batch shortening", batch.rate if batch else None, 25_000, " links/s"),
         _at_least("single shorten vs one-GET app", _ratio(bench, SHORTEN, plain), 0.8),
+        _at_most_times(
+            "Redis CPU per untracked tap vs per plain GET", _redis_ratio(bench, UNTRACKED, plain), 3
+        ),
+        _at_most_times(
+            "Redis CPU per tracked tap vs per plain GET", _redis_ratio(bench, TRACKED, plain), 6
+        ),
         _at_most_bytes("Redis memory per untracked code", memory.untracked, 150),
         _at_most_bytes("Redis memory per tracked code", memory.tracked, 300),
         _at_most_bytes("Redis memory per interaction", memory.interaction, 250),
+        _at_most_times(
+            "service CPU per untracked tap, 2 workers vs 1",
+            _app_ratio(bench, UNTRACKED_2W, UNTRACKED_1W),
+            1.1,
+        ),
         _at_least(
-            "2 workers vs 1 worker (untracked taps)", _ratio(bench, UNTRACKED_2W, UNTRACKED), 1.5
+            "tracked tap with settling vs held off (medians)",
+            _ratio(bench, SETTLING_ON, SETTLING_OFF),
+            0.95,
         ),
         _at_least(
             "tracked tap with a webhook delivering vs without (medians)",
@@ -1062,6 +1222,33 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
             0.95,
         ),
     ]
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+# The runs whose Redis commands the report breaks down.
+COMMAND_RUNS = (REFERENCE_RUNS["get"], REFERENCE_RUNS["get-xadd"], UNTRACKED, TRACKED, SHORTEN)
+
+
+def command_table(bench: Bench) -> list[str]:
+    """Per run, each Redis command's calls and µs (`INFO commandstats`, Redis' time inside
+    the command; I/O and parsing are not in it) per request."""
+    lines = [
+        "| Redis per request, medians of the rounds | command | calls | µs in the command |",
+        "| --- | --- | ---: | ---: |",
+    ]
+    for name in COMMAND_RUNS:
+        result = bench.results.get(name)
+        if result is None or result.cost is None:
+            continue
+        for command, (calls, usec) in sorted(
+            result.cost.commands.items(), key=lambda item: -item[1][1]
+        ):
+            if command != "info" and calls >= 0.01:
+                lines.append(f"| {name} | {command} | {calls:.2f} | {usec:.2f} |")
+    return [*lines, ""]
 
 
 def _ms(value: float | None) -> str:
@@ -1088,8 +1275,14 @@ def report(
         f"short links of a sample of shorten answers followed, and the interactions stream "
         f"grown by one entry per tracked tap answered and by none for untracked taps",
         "",
-        "| run | req/s | p50 | p99 | errors |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"- rounds: the reference apps and the service's taps and single shorten calls run "
+        f"interleaved, {TAP_ROUNDS} rounds of each; a figure is the median of its rounds, "
+        f"and `spread` the lowest and highest rate of them. CPU µs per request: every process "
+        f"of the app (its scheduler time, `/proc/*/task/*/schedstat`) and redis-server "
+        f"(`INFO cpu`), over the measured run, per request answered",
+        "",
+        "| run | req/s | spread | p50 | p99 | app CPU µs/req | Redis CPU µs/req | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     order = [
         *REFERENCE_RUNS.values(),
@@ -1097,6 +1290,8 @@ def report(
         TRACKED,
         SHORTEN,
         BATCH,
+        SETTLING_OFF,
+        SETTLING_ON,
         WEBHOOK_OFF,
         WEBHOOK_ON,
         DELIVERY,
@@ -1105,6 +1300,7 @@ def report(
         CAMPAIGN_SERIES,
         DEFAULT_DOMAIN,
         BRANDED,
+        UNTRACKED_1W,
         UNTRACKED_2W,
     ]
     for name in order:
@@ -1112,9 +1308,14 @@ def report(
         if result is None:
             continue
         rate = f"{result.rate:,.0f}" + ("" if result.unit == "req/s" else f" {result.unit}")
+        spread = f"{result.spread[0]:,.0f} to {result.spread[1]:,.0f}" if result.spread else "-"
         errors = f"{result.errors} ({result.note})" if result.errors else "0"
+        cost = result.cost
+        app_us = _us(cost.app_us if cost else None)
+        redis_us = _us(cost.redis_us if cost else None)
         lines.append(
-            f"| {name} | {rate} | {_ms(result.p50_ms)} | {_ms(result.p99_ms)} | {errors} |"
+            f"| {name} | {rate} | {spread} | {_ms(result.p50_ms)} | {_ms(result.p99_ms)} "
+            f"| {app_us} | {redis_us} | {errors} |"
         )
     rss = f"{memory.rss / MIB:.1f} MiB" if memory.rss else "not measured"
     lines += [
@@ -1130,6 +1331,7 @@ def report(
         f"shortening {CODES:,} codes of each kind (one link a message, no message_id) "
         f"and tapping each tracked code once; an interaction includes its link's click counter.",
         "",
+        *command_table(bench),
         "| goal | measured | target | |",
         "| --- | ---: | ---: | --- |",
     ]
@@ -1154,6 +1356,7 @@ def _bytes(value: float | None) -> str:
 
 def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory) -> None:
     with redis_server(directory / "redis") as (client, redis_url):
+        bench.redis = client
         with running_service(redis_url, directory) as main_service:
             print(f"seeding {CODES:,} untracked and {CODES:,} tracked codes", file=sys.stderr)
             untracked_codes = seed(main_service, CODES, False, 0)
@@ -1167,44 +1370,59 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
             seed_reference_keys(client, untracked_codes + tracked_codes)
             shorten_args = [main_service.api_key, str(write_shorten_message(directory))]
             clicks, no_clicks = Stream(client, STREAM, True), Stream(client, STREAM, False)
+            with contextlib.ExitStack() as references:
+                servers = {
+                    app: references.enter_context(reference_app(app, redis_url, directory))
+                    for app in REFERENCE_RUNS
+                }
 
-            for app, name in REFERENCE_RUNS.items():
-                answers, paths = (
-                    (fixed, fixed_paths) if app == "fixed" else (untracked, untracked_paths)
-                )
-                recorded = Stream(client, REFERENCE_STREAM, app == "get-xadd")
-                with bench.step(name), reference_app(app, redis_url, directory) as server:
-                    bench.load(
-                        name,
+                def reference(app: str) -> Runner:
+                    answers, paths = (
+                        (fixed, fixed_paths) if app == "fixed" else (untracked, untracked_paths)
+                    )
+                    recorded = Stream(client, REFERENCE_STREAM, app == "get-xadd")
+                    server = servers[app]
+                    return lambda label: bench.load(
+                        label,
                         TAPS_SCRIPT,
                         server.base_url + "/",
                         [paths],
+                        app=server,
                         stream=recorded,
                         replay=answers,
                     )
-            with bench.step(UNTRACKED):
-                service_load(
+
+                def taps(paths: str, stream: Stream, answers: list[tuple[str, str]]) -> Runner:
+                    return lambda label: service_load(
+                        bench,
+                        main_service,
+                        label,
+                        TAPS_SCRIPT,
+                        [paths],
+                        stream=stream,
+                        replay=answers,
+                    )
+
+                def shorten(label: str) -> RunResult:
+                    result = service_load(bench, main_service, label, SHORTEN_SCRIPT, shorten_args)
+                    check_shortened(bench, result, [[SHORTEN_LINKS]] * len(result.samples))
+                    return result
+
+                interleaved(
                     bench,
-                    main_service,
-                    UNTRACKED,
-                    TAPS_SCRIPT,
-                    [untracked_paths],
-                    stream=no_clicks,
-                    replay=untracked,
+                    [
+                        (REFERENCE_RUNS["get"], reference("get")),
+                        (UNTRACKED, taps(untracked_paths, no_clicks, untracked)),
+                        (REFERENCE_RUNS["pipelined"], reference("pipelined")),
+                        (TRACKED, taps(tracked_paths, clicks, tracked)),
+                        (REFERENCE_RUNS["get-xadd"], reference("get-xadd")),
+                        (SHORTEN, shorten),
+                        (REFERENCE_RUNS["fixed"], reference("fixed")),
+                    ],
+                    TAP_ROUNDS,
                 )
-            with bench.step(TRACKED):
-                service_load(
-                    bench,
-                    main_service,
-                    TRACKED,
-                    TAPS_SCRIPT,
-                    [tracked_paths],
-                    stream=clicks,
-                    replay=tracked,
-                )
-            with bench.step(SHORTEN):
-                result = service_load(bench, main_service, SHORTEN, SHORTEN_SCRIPT, shorten_args)
-                check_shortened(bench, result, [[SHORTEN_LINKS]] * len(result.samples))
+            with bench.step(SETTLING_ON):
+                settling_rounds(bench, main_service, tracked_paths, clicks, client)
             print(f"running {BATCH}", file=sys.stderr)
             with bench.step(BATCH):
                 result = bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
@@ -1225,16 +1443,19 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
         if args.workers_check:
             with (
                 bench.step(UNTRACKED_2W),
+                running_service(redis_url, directory) as single,
                 running_service(redis_url, directory, workers=2) as doubled,
             ):
-                service_load(
+
+                def taps_on(service: Service) -> Runner:
+                    return lambda label: service_load(
+                        bench, service, label, TAPS_SCRIPT, [untracked_paths], stream=no_clicks
+                    )
+
+                interleaved(
                     bench,
-                    doubled,
-                    UNTRACKED_2W,
-                    TAPS_SCRIPT,
-                    [untracked_paths],
-                    stream=no_clicks,
-                    replay=untracked,
+                    [(UNTRACKED_1W, taps_on(single)), (UNTRACKED_2W, taps_on(doubled))],
+                    WORKER_ROUNDS,
                 )
         with bench.step("memory"):
             measure_memory(client, redis_url, directory, memory)
