@@ -26,6 +26,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,6 +55,7 @@ ROUND_SECONDS = 0.5
 LEASE_MS = 5_000
 # A lease this close to running out is not trusted: it is taken again.
 LEASE_MARGIN_SECONDS = 1.0
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,35 +184,38 @@ class Settler:
         entries = await store.unsettled(org, cursor, horizon, BATCH)
         if not entries:
             return 0
-        groups = {entry: group_of(fields.get("m") or None) for entry, fields in entries}
+        groups = {entry.id: group_of(entry.message_id) for entry in entries}
         context = await store.judging_context(org, sorted({g for g in groups.values() if g}))
         judged: dict[str, str] = {}
-        counts: dict[tuple[str, str, int], int] = {}
         to_bots: list[int] = []
-        for entry, fields in entries:
-            at_ms, kind, bot = entry_ms(entry), fields.get("t", CLICK_TYPE), fields.get("b") == "1"
-            reason_code = (fields.get("r") or USER_AGENT_CODE) if bot else None
-            group = groups[entry]
+        # How many interactions of each kind settled, by hour: counted out once per kind.
+        tally: Counter[tuple[int, str, bool, bool, str | None, str | None]] = Counter()
+        for entry in entries:
+            bot, reason_code = entry.bot, (entry.reason or USER_AGENT_CODE) if entry.bot else None
+            group = groups[entry.id]
             if not bot and group is not None:
                 activity, scanned = context.get(group, ([], None))
                 parsed = [found for item in activity if (found := Activity.parse(item))]
-                reason = judge(at_ms, kind, fields.get("l", ""), parsed, scanned, rules)
+                reason = judge(entry.at_ms, entry.type, entry.link_id, parsed, scanned, rules)
                 if reason is not None:
                     bot = True
-                    judged[entry] = reason_code = bot_reason_code(reason)
-                    serial = self.codec.decode(fields.get("l", ""))
+                    judged[entry.id] = reason_code = bot_reason_code(reason)
+                    serial = self.codec.decode(entry.link_id)
                     if serial is not None:
                         to_bots.append(serial)
-            at = hour_of(at_ms / 1000, rules.retention_days)
-            anonymous = "p" not in fields
+            hour = entry.at_ms // HOUR_MS
+            tally[hour, entry.type, bot, entry.anonymous, entry.campaign, reason_code] += 1
+        counts: Counter[tuple[str, str, int]] = Counter()
+        for (hour, kind, bot, anonymous, campaign, reason_code), settled in tally.items():
+            at = hour_of(hour * HOUR_MS / 1000, rules.retention_days)
             metrics = _counted(kind, bot, anonymous)
             why = None if reason_code is None else bot_reason_metric(kind, reason_code)
-            for key, field, until in interaction_counts(org, at, metrics, fields.get("g"), why):
-                counts[key, field, until] = counts.get((key, field, until), 0) + 1
+            for where in interaction_counts(org, at, metrics, campaign, why):
+                counts[where] += settled
         written = await store.write_settled(
             org,
             expected=cursor,
-            cursor=entries[-1][0],
+            cursor=entries[-1].id,
             judged=judged,
             keep_judged_ms=rules.keep_ms,
             counts=[(key, field, amount, until) for (key, field, until), amount in counts.items()],
@@ -219,7 +224,7 @@ class Settler:
             # Another settler moved the cursor: read it again next time.
             self._cursors.pop(org, None)
             return 0
-        self._cursors[org] = entries[-1][0]
+        self._cursors[org] = entries[-1].id
         await store.move_to_bots(to_bots)
         return len(entries)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -140,6 +141,39 @@ def encode_consent(tracking: bool, at_ms: int) -> str:
 def decode_consent(value: str) -> StoredConsent:
     flag, _, at_ms = value.partition(" ")
     return StoredConsent(flag != "0", int(at_ms) if at_ms.isdigit() else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Unsettled:
+    """What settling reads of a stored interaction: its fields as the stream holds them
+    (`type` an interaction code, `reason` a reason code), decoded no further."""
+
+    id: str
+    at_ms: int
+    type: str
+    bot: bool
+    reason: str
+    link_id: str
+    message_id: str | None
+    campaign: str | None
+    anonymous: bool
+
+
+def decode_unsettled(entry_id: bytes, fields: Mapping[bytes, bytes]) -> Unsettled:
+    """Decodes only the fields settling reads: it reads every interaction once more."""
+    entry = entry_id.decode()
+    message_id, campaign = fields.get(b"m"), fields.get(b"g")
+    return Unsettled(
+        entry,
+        int(entry.partition("-")[0]),
+        fields.get(b"t", b"c").decode(),
+        fields.get(b"b") == b"1",
+        fields.get(b"r", b"").decode(),
+        fields.get(b"l", b"").decode(),
+        message_id.decode() if message_id else None,
+        campaign.decode() if campaign else None,
+        b"p" not in fields,
+    )
 
 
 def decode_interaction(entry_id: str, fields: Mapping[str, str]) -> Interaction:

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -78,11 +78,13 @@ from shortener.store.keys import (
     webhooks_key,
 )
 from shortener.store.records import (
+    Unsettled,
     bot_reason_code,
     decode_consent,
     decode_interaction,
     decode_link,
     decode_takedown,
+    decode_unsettled,
     encode_consent,
     encode_link,
     encode_takedown,
@@ -611,14 +613,15 @@ class Store:
 
     async def unsettled(
         self, org: str, after: str | None, until_ms: int, count: int
-    ) -> list[tuple[str, dict[str, str]]]:
+    ) -> list[Unsettled]:
         """Interactions after `after`, up to those of `until_ms`, oldest first."""
         start = f"({after}" if after else "-"
         entries = await self._call(
             self.redis.xrange(interactions_key(org), start, str(until_ms), count)
         )
+        # Replies are bytes: the client does not decode them.
         return [
-            (text(entry_id), {text(k): text(v) for k, v in (fields or {}).items()})
+            decode_unsettled(cast(bytes, entry_id), cast(Mapping[bytes, bytes], fields or {}))
             for entry_id, fields in entries or []
         ]
 
