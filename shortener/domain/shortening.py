@@ -260,9 +260,25 @@ class Shortening:
         they do not fit), and read which of their contacts opted out: in one round trip, since
         commands of one event-loop turn leave together."""
         requests = [draft.request for draft in drafts.values()]
+        limit = self.policy.org_shorten_limit_per_minute
+        counted = limit > 0 and bool(requests)
+        # The contacts of these messages who consent in the request: did they opt out here?
+        asking = [
+            request.recipient.contact_id
+            for request in requests
+            if request.recipient is not None
+            and request.recipient.tracking_consent
+            and request.recipient.contact_id is not None
+        ]
+        # Most calls need neither: then no task is made to wait for nothing.
+        if not counted:
+            return await self.store.opted_out(org, asking) if asking else set()
+        if not asking:
+            await self._take_quota(org, limit, len(requests))
+            return set()
         replies = await asyncio.gather(
-            self._take_quota(org, len(requests)),
-            self._opted_out(org, requests),
+            self._take_quota(org, limit, len(requests)),
+            self.store.opted_out(org, asking),
             return_exceptions=True,
         )
         for reply in replies:
@@ -272,26 +288,12 @@ class Shortening:
         assert isinstance(opted_out, set)
         return opted_out
 
-    async def _take_quota(self, org: str, count: int) -> None:
-        limit = self.policy.org_shorten_limit_per_minute
-        if limit <= 0 or count == 0:
-            return
+    async def _take_quota(self, org: str, limit: int, count: int) -> None:
         retry_after_ms = await self.store.take_shorten_quota(
             org, count, limit, SHORTEN_LIMIT_WINDOW_MS
         )
         if retry_after_ms:
             raise ShortenLimitReached(limit, count, retry_after_ms)
-
-    async def _opted_out(self, org: str, requests: Sequence[ShortenRequest]) -> set[str]:
-        """The contacts of these messages who consent in the request but opted out here."""
-        asking = [
-            request.recipient.contact_id
-            for request in requests
-            if request.recipient is not None
-            and request.recipient.tracking_consent
-            and request.recipient.contact_id is not None
-        ]
-        return await self.store.opted_out(org, asking)
 
     # Planning: which record each link needs. Consent is only known once the store has been
     # asked, after the links were counted.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,6 +21,7 @@ from shortener.credentials import with_credentials
 from shortener.http import errors
 from shortener.http.dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from shortener.http.dashboard.routes import is_dashboard
+from shortener.http.direct import DirectEndpoint, ErrorHandler
 from shortener.http.endpoints import ENDPOINTS, PUBLIC_HANDLERS
 from shortener.http.observability import (
     ObservabilityMiddleware,
@@ -108,9 +109,17 @@ class ShortenerApp(Starlette):
     `/CODE/…`, since phones take what follows a link into it.
     """
 
-    def __init__(self, tap: TapEndpoint, routes: list[BaseRoute], **kwargs: Any):
+    def __init__(
+        self,
+        tap: TapEndpoint,
+        routes: list[BaseRoute],
+        direct: Mapping[tuple[str, str], DirectEndpoint],
+        **kwargs: Any,
+    ):
         super().__init__(routes=routes, **kwargs)
         self._tap = tap
+        # (method, path) -> the endpoint that answers it past routing and middleware.
+        self._direct = direct
         single_segment = set()
         first_segments = set()
         for route in routes:
@@ -134,10 +143,16 @@ class ShortenerApp(Starlette):
         return raw[1:end] not in self._route_first_segments
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and self._is_tap(scope):
-            scope["app"] = self
-            await self._tap(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            if scope["method"] in ("GET", "HEAD") and self._is_tap(scope):
+                scope["app"] = self
+                await self._tap(scope, receive, send)
+                return
+            direct = self._direct.get((scope["method"], scope["path"]))
+            if direct is not None:
+                scope["app"] = self
+                await direct(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -164,17 +179,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for endpoint in ENDPOINTS
         ),
     ]
+    error_handlers: dict[type[Exception], ErrorHandler] = {
+        HTTPProblem: _on_problem,
+        HTTPException: _on_http_exception,
+        StoreUnavailable: _on_store_unavailable,
+        ClientDisconnect: _on_client_gone,
+        **dict.fromkeys(CALLER_ERRORS, _on_caller_error),
+    }
+    direct = {
+        (endpoint.method, endpoint.path): DirectEndpoint(
+            endpoint.path, endpoint.handler, error_handlers, _unexpected_answer
+        )
+        for endpoint in ENDPOINTS
+        if endpoint.direct
+    }
     app = ShortenerApp(
         tap,
         routes,
+        direct,
         lifespan=lifespan,
-        exception_handlers={
-            HTTPProblem: _on_problem,
-            HTTPException: _on_http_exception,
-            StoreUnavailable: _on_store_unavailable,
-            ClientDisconnect: _on_client_gone,
-            **dict.fromkeys(CALLER_ERRORS, _on_caller_error),
-        },
+        exception_handlers=dict(error_handlers),
     )
     app.state.gate = Gate.of(configured)
     # A trailing-slash redirect would send taps of mangled codes somewhere else than 404.

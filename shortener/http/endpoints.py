@@ -307,6 +307,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             },
         ),
         authenticated=True,
+        direct=True,
     ),
     Endpoint(
         "/v1/messages/batch",
@@ -367,6 +368,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             },
         ),
         authenticated=True,
+        direct=True,
     ),
     Endpoint(
         "/v1/contacts/{contact_id}/consent",

@@ -71,6 +71,9 @@ class Endpoint:
     needs_store: bool = True
     # What a HEAD means here beyond "headers only".
     head_note: str = ""
+    # Answered past routing and middleware (`direct.DirectEndpoint`): gateways call it per
+    # message they send.
+    direct: bool = False
 
 
 def json_answer(

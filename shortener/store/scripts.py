@@ -44,7 +44,8 @@ return tonumber(ARGV[3])
 """
 
 # Read a link and, if it is live, of a kind the caller follows and (where ARGV[5] names one)
-# of that org, count the tap: one round trip for the whole tap. A branded domain names its org:
+# of that org, count the tap at its counter (ARGV[3], an offset of type ARGV[6]; none for a
+# probe): one round trip for the whole tap. A branded domain names its org:
 # another org's code tapped there is not theirs to count.
 TAP = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])
@@ -52,13 +53,24 @@ if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, 
     and (ARGV[5] == '' or string.match(value, '^%S+ %S+ %S+ (%S+) ') == ARGV[5]) then
   local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
   if expires > tonumber(ARGV[2]) then
-    redis.call('HINCRBY', KEYS[2], ARGV[1] .. ':' .. ARGV[3], 1)
+    redis.call('BITFIELD', KEYS[2], 'OVERFLOW', 'SAT', 'INCRBY', ARGV[6], ARGV[3], 1)
     if redis.call('PTTL', KEYS[2]) < 0 then
       redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
     end
   end
 end
 return value
+"""
+
+# Count a person's tap (at ARGV[2], of type ARGV[1]) as a bot's (at ARGV[3]) in the count
+# string KEYS[1], which lives as long as the links of its block (KEYS[2]).
+MOVE_TO_BOTS = """
+redis.call('BITFIELD', KEYS[1], 'OVERFLOW', 'SAT',
+  'INCRBY', ARGV[1], ARGV[2], -1, 'INCRBY', ARGV[1], ARGV[3], 1)
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2]))
+end
+return 1
 """
 
 # Disable a link of the org ARGV[3] (any org's where empty): upper-case its kind letter, which

@@ -40,11 +40,14 @@ from shortener.store.keys import (
     API_KEYS_KEY,
     BASE_URL_FIELD,
     BLOCKS_KEY,
+    BOTS_COUNTER,
     CODE_MAC_KEY,
+    COUNTER_TYPE,
     KEYS_USED_KEY,
     ORG_BASE_URL_PREFIX,
     ORG_IDS_KEY,
     ORGS_KEY,
+    PEOPLE_COUNTER,
     TAP_COUNTERS,
     TENANCY_VERSION_KEY,
     WEBHOOK_ORGS_KEY,
@@ -55,8 +58,8 @@ from shortener.store.keys import (
     consent_key,
     contact_bucket_key,
     contact_index_key,
-    count_field,
     count_key,
+    counter_offset,
     domain_key,
     events_key,
     expiring_field,
@@ -64,6 +67,8 @@ from shortener.store.keys import (
     group_of,
     interactions_key,
     judged_key,
+    legacy_count_field,
+    legacy_count_key,
     link_field,
     link_key,
     message_key,
@@ -186,6 +191,7 @@ class Store:
         self._attempt_failed = self._register(redis, scripts.ATTEMPT_FAILED)
         self._settle = self._register(redis, scripts.SETTLE)
         self._renew_lease = self._register(redis, scripts.RENEW_LEASE)
+        self._move_to_bots = self._register(redis, scripts.MOVE_TO_BOTS)
         # The hot paths (taps and their clicks) share pipelines with concurrent requests,
         # over a client of their own (see `connect`).
         self._pipelined = pipelined or redis
@@ -443,13 +449,10 @@ class Store:
     async def link_record(self, serial: int) -> LinkRecord:
         """A link, the base URL of its block and its taps by people and by bots, counting
         nothing."""
-        link_field_, person, bot = (
-            link_field(serial),
-            count_field(serial, Visitor.PERSON),
-            count_field(serial, Visitor.BOT),
-        )
+        link_field_ = link_field(serial)
+        people_at, bots_at = (counter_offset(serial, n) for n in (PEOPLE_COUNTER, BOTS_COUNTER))
         read_link = self._read_link.sha
-        link_and_base, (people, bots), takedown = await self._pipelined_run(
+        link_and_base, counters, legacy, takedown = await self._pipelined_run(
             [
                 (
                     "EVALSHA",
@@ -460,14 +463,33 @@ class Store:
                     BASE_URL_FIELD,
                     ORG_BASE_URL_PREFIX,
                 ),
-                ("HMGET", count_key(serial), person, bot),
+                (
+                    "BITFIELD",
+                    count_key(serial),
+                    "GET",
+                    COUNTER_TYPE,
+                    people_at,
+                    "GET",
+                    COUNTER_TYPE,
+                    bots_at,
+                ),
+                (
+                    "HMGET",
+                    legacy_count_key(serial),
+                    legacy_count_field(serial, PEOPLE_COUNTER),
+                    legacy_count_field(serial, BOTS_COUNTER),
+                ),
                 ("HGET", takedown_key(serial), link_field_),
             ]
+        )
+        people, bots = (
+            int(counted) + int(earlier or 0)
+            for counted, earlier in zip(counters, legacy, strict=True)
         )
         raw, base_url = link_and_base or (None, None)
         link = None if raw is None else decode_link(text(raw))
         base = text(base_url) or None if base_url is not None else None
-        record = LinkRecord(link, base, int(people or 0), int(bots or 0))
+        record = LinkRecord(link, base, people, bots)
         if link is None or not link.disabled or takedown is None:
             return record
         at, reason = decode_takedown(text(takedown))
@@ -534,12 +556,14 @@ class Store:
     ) -> StoredLink | None:
         """Read a link and, while it lives, is of one of `kinds` and (where `org` is given) is
         that org's, count the visitor's tap on it (a probe's counts nowhere)."""
+        counter = TAP_COUNTERS[visitor]
         args: list[str | int] = [
             link_field(serial),
             now,
-            TAP_COUNTERS[visitor],
+            "" if counter is None else counter_offset(serial, counter),
             kind_codes(kinds),
             org or "",
+            COUNTER_TYPE,
         ]
         raw = await self._eval(self._tap, [link_key(serial), count_key(serial)], args)
         return None if raw is None else decode_link(text(raw))
@@ -684,9 +708,20 @@ class Store:
     async def move_to_bots(self, serials: Sequence[int]) -> None:
         """Count a person's tap on each link as a bot's instead: judged so when it settled."""
         commands: list[Command] = []
+        move = self._move_to_bots.sha
         for serial in serials:
-            commands.append(("HINCRBY", count_key(serial), count_field(serial, Visitor.PERSON), -1))
-            commands.append(("HINCRBY", count_key(serial), count_field(serial, Visitor.BOT), 1))
+            commands.append(
+                (
+                    "EVALSHA",
+                    move,
+                    2,
+                    count_key(serial),
+                    link_key(serial),
+                    COUNTER_TYPE,
+                    counter_offset(serial, PEOPLE_COUNTER),
+                    counter_offset(serial, BOTS_COUNTER),
+                )
+            )
         if commands:
             await self._pipelined_run(commands)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import redis.asyncio as aioredis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shortener.config import Settings
@@ -333,7 +333,15 @@ BODIES = st.lists(st.one_of(FRAGMENTS, st.text(max_size=8)), max_size=30).map(""
 async def test_shortening_keeps_every_byte_outside_the_links(
     client: httpx.AsyncClient, body: str
 ) -> None:
-    result = await shorten(client, body)
+    response = await client.post("/v1/messages/shorten", json={"body": body}, headers=AUTH)
+    if response.status_code == 422:
+        # Random text may spell a host that no message may link to (`rb.gy`, a shortener):
+        # then the message is refused whole, and that is all there is to check.
+        refused = response.json()["invalid_links"]
+        assert refused and all("not allowed" in link["reason"] for link in refused), refused
+        assume(False)
+    assert response.status_code == 200, response.text
+    result = response.json()
     rebuilt = result["body"]
     position = 0
     restored = []

@@ -106,7 +106,7 @@ async def test_tap_counts_live_as_long_as_their_links(
     # A later link of the same block stretches the block's life, and its counts' with it.
     second = (await shorten(client, body="https://shop.example.com/2"))["links"][0]["code"]
     await client.get(f"/{second}", headers={"user-agent": PHONE})
-    ((links, counts),) = [(key, key.replace(b"l:", b"k:", 1)) for key in await redis.keys("l:*")]
+    ((links, counts),) = [(key, key.replace(b"l:", b"n:", 1)) for key in await redis.keys("l:*")]
     assert await redis.pttl(counts) >= await redis.pttl(links) - 50
     # Past the first link's whole keep (its life and as long again for ops), its block lives on.
     await asyncio.sleep(3.1)

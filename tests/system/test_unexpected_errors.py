@@ -37,6 +37,19 @@ def test_an_unexpected_error_is_answered_500_and_logged_once(
     with service.running_service(env) as running:
         code = running.shorten("https://shop.example.com/x")["links"][0]["code"]
         corrupt_every_link(redis_server.url)
+        # A retry whose stored first answer the code cannot read, on a route answered past
+        # routing and middleware.
+        retried = {"body": "https://shop.example.com/y", "message_id": "m-1"}
+        running.shorten(**retried)
+        with SyncRedis.from_url(redis_server.url) as redis:
+            (stored,) = redis.keys("m:*")
+            redis.set(stored, "fingerprint\nnot json")
+        direct = httpx.post(
+            f"{running.base_url}/v1/messages/shorten",
+            json=retried,
+            headers={**service.AUTH, "x-request-id": "direct-500"},
+            timeout=10,
+        )
         routed = httpx.get(
             f"{running.base_url}/v1/links/{code}",
             headers={**service.AUTH, "x-request-id": "routed-500"},
@@ -50,16 +63,27 @@ def test_an_unexpected_error_is_answered_500_and_logged_once(
             headers={"x-request-id": "page-500", "accept": BROWSER_ACCEPT},
             timeout=10,
         )
-        for response, request_id in ((routed, "routed-500"), (tap, "tap-500")):
+        answers = ((routed, "routed-500"), (tap, "tap-500"), (direct, "direct-500"))
+        for response, request_id in answers:
             assert response.status_code == 500, response.text
             assert response.headers["content-type"] == PROBLEM_JSON
             assert response.json()["status"] == 500
             assert response.headers["x-request-id"] == request_id
         assert page.status_code == 500
         assert page.headers["content-type"].startswith("text/html")
+        metrics = httpx.get(f"{running.base_url}/metrics", timeout=10).text
+        assert (
+            'shortener_requests_total{method="POST",route="/v1/messages/shorten",status="500"} 1.0'
+            in metrics
+        ), metrics
     entries = log_entries(running.logs())
     errors = [entry for entry in entries if entry["level"] in ("error", "critical")]
-    assert [entry.get("request_id") for entry in errors] == ["routed-500", "tap-500", "page-500"]
+    assert [entry.get("request_id") for entry in errors] == [
+        "direct-500",
+        "routed-500",
+        "tap-500",
+        "page-500",
+    ]
     for entry in errors:
         assert "Traceback" in entry["error"]
         # Logs name routes, never paths: a path may carry a contact's id.
