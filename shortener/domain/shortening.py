@@ -462,7 +462,7 @@ class Shortening:
                 else None
             )
             links.append(
-                ShortLink(
+                ShortLink.model_construct(
                     url=span.url,
                     short_url=short_url,
                     code=code,
@@ -472,10 +472,13 @@ class Shortening:
             )
         pieces.append(body[position:])
         new_body = "".join(pieces)
-        return ShortenResult(
+        # Built from checked parts: constructed, not validated again.
+        return ShortenResult.model_construct(
             body=new_body,
             links=links,
-            segments=Segments(before=segment_info(body), after=segment_info(new_body)),
+            segments=Segments.model_construct(
+                before=segment_info(body), after=segment_info(new_body)
+            ),
             skipped=plan.skipped,
         )
 
@@ -490,7 +493,7 @@ class Shortening:
                 tracking_url = self.signer.tracking_url(base_url, org, codes[need], need.target)
                 replacements.append((anchor, tracking_url))
             links.append(
-                ShortLink(
+                ShortLink.model_construct(
                     url=anchor.url,
                     short_url=None,
                     code=None,
@@ -507,7 +510,9 @@ class Shortening:
                 )
                 hidden = markup.honeypot_tag(url) + hidden
             new_body = markup.rewrite(body, replacements, hidden)
-        return ShortenResult(body=new_body, links=links, segments=None, skipped=plan.skipped)
+        return ShortenResult.model_construct(
+            body=new_body, links=links, segments=None, skipped=plan.skipped
+        )
 
 
 def _answer(
@@ -530,6 +535,6 @@ def _fingerprint(request: ShortenRequest) -> str:
 def segment_info(text: str) -> SegmentInfo:
     """How many SMS segments a body takes, in which encoding."""
     count = count_segments(text)
-    return SegmentInfo(
+    return SegmentInfo.model_construct(
         encoding=count.encoding, characters=count.characters, segments=count.segments
     )
