@@ -160,6 +160,8 @@ SETTLING_ROUNDS = 3
 SETTLE_CATCH_UP_SECONDS = 120
 # Every run of the service and the references, in this order each round.
 TAP_ROUNDS = 3
+# The parts of a run, which `--only` picks from.
+PARTS = ("taps", "settling", "batch", "delivery", "analytics", "domains", "workers", "memory")
 # Analytics queries over a month of aggregate counts of this many campaigns, each active a few
 # hours a day, asked one at a time; the goal is "well under 100 ms" for the campaign list.
 ANALYTICS_CAMPAIGNS = 1000
@@ -1183,11 +1185,17 @@ def goals(bench: Bench, memory: Memory) -> list[Goal]:
         ),
         _at_least("batch shortening", batch.rate if batch else None, 25_000, " links/s"),
         _at_least("single shorten vs one-GET app", _ratio(bench, SHORTEN, plain), 0.8),
+        # Against the GET that reaches Redis in pipelines, as the service's commands do: a GET
+        # sent alone costs Redis twice as much in system calls, and would flatter the service.
         _at_most_times(
-            "Redis CPU per untracked tap vs per plain GET", _redis_ratio(bench, UNTRACKED, plain), 3
+            "Redis CPU per untracked tap vs per pipelined GET",
+            _redis_ratio(bench, UNTRACKED, pipelined),
+            3,
         ),
         _at_most_times(
-            "Redis CPU per tracked tap vs per plain GET", _redis_ratio(bench, TRACKED, plain), 6
+            "Redis CPU per tracked tap vs per pipelined GET",
+            _redis_ratio(bench, TRACKED, pipelined),
+            6,
         ),
         _at_most_bytes("Redis memory per untracked code", memory.untracked, 150),
         _at_most_bytes("Redis memory per tracked code", memory.tracked, 300),
@@ -1281,6 +1289,16 @@ def report(
         f"of the app (its scheduler time, `/proc/*/task/*/schedstat`) and redis-server "
         f"(`INFO cpu`), over the measured run, per request answered",
         "",
+        "How to read it: on a shared machine the rate of one run moves by tens of percent from "
+        "one minute to the next, for the references as much as for the service. Judge the "
+        "service against the reference apps of the same run, by the medians of the interleaved "
+        "rounds, and look at the spread: where two runs' spreads overlap, their difference is "
+        "noise. CPU µs per request moves far less than the rate and says where the time goes: "
+        "in the app's processes, or in Redis (which does not grow by adding app processes, so "
+        "its cost per tap sets the size of a cluster). The Redis table below breaks Redis' "
+        "time down by command (`INFO commandstats`: time inside each command; a script's "
+        "`evalsha` includes the commands it runs, and I/O and parsing are in neither).",
+        "",
         "| run | req/s | spread | p50 | p99 | app CPU µs/req | Redis CPU µs/req | errors |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -1373,7 +1391,7 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
             with contextlib.ExitStack() as references:
                 servers = {
                     app: references.enter_context(reference_app(app, redis_url, directory))
-                    for app in REFERENCE_RUNS
+                    for app in (REFERENCE_RUNS if "taps" in args.parts else ())
                 }
 
                 def reference(app: str) -> Runner:
@@ -1408,39 +1426,47 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                     check_shortened(bench, result, [[SHORTEN_LINKS]] * len(result.samples))
                     return result
 
-                interleaved(
-                    bench,
-                    [
-                        (REFERENCE_RUNS["get"], reference("get")),
-                        (UNTRACKED, taps(untracked_paths, no_clicks, untracked)),
-                        (REFERENCE_RUNS["pipelined"], reference("pipelined")),
-                        (TRACKED, taps(tracked_paths, clicks, tracked)),
-                        (REFERENCE_RUNS["get-xadd"], reference("get-xadd")),
-                        (SHORTEN, shorten),
-                        (REFERENCE_RUNS["fixed"], reference("fixed")),
-                    ],
-                    TAP_ROUNDS,
-                )
-            with bench.step(SETTLING_ON):
-                settling_rounds(bench, main_service, tracked_paths, clicks, client)
-            print(f"running {BATCH}", file=sys.stderr)
-            with bench.step(BATCH):
-                result = bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
-                wanted = [[batch_links(n) for n in batch_numbers(c)] for c in range(BATCH_CLIENTS)]
-                check_shortened(bench, result, wanted)
+                if "taps" in args.parts:
+                    interleaved(
+                        bench,
+                        [
+                            (REFERENCE_RUNS["get"], reference("get")),
+                            (UNTRACKED, taps(untracked_paths, no_clicks, untracked)),
+                            (REFERENCE_RUNS["pipelined"], reference("pipelined")),
+                            (TRACKED, taps(tracked_paths, clicks, tracked)),
+                            (REFERENCE_RUNS["get-xadd"], reference("get-xadd")),
+                            (SHORTEN, shorten),
+                            (REFERENCE_RUNS["fixed"], reference("fixed")),
+                        ],
+                        TAP_ROUNDS,
+                    )
+            if "settling" in args.parts:
+                with bench.step(SETTLING_ON):
+                    settling_rounds(bench, main_service, tracked_paths, clicks, client)
+            if "batch" in args.parts:
+                print(f"running {BATCH}", file=sys.stderr)
+                with bench.step(BATCH):
+                    result = bench.record(asyncio.run(shorten_batches(main_service, args.seconds)))
+                    wanted = [
+                        [batch_links(n) for n in batch_numbers(c)] for c in range(BATCH_CLIENTS)
+                    ]
+                    check_shortened(bench, result, wanted)
             memory.rss = vm_rss(main_service.process.pid)
-            with (
-                bench.step(DELIVERY),
-                reference_app("receiver", redis_url, directory) as receiver,
-            ):
-                delivery_rounds(bench, main_service, tracked_paths, clicks, receiver)
-            with bench.step(CAMPAIGN_LIST):
-                analytics_queries(bench, main_service, client)
+            if "delivery" in args.parts:
+                with (
+                    bench.step(DELIVERY),
+                    reference_app("receiver", redis_url, directory) as receiver,
+                ):
+                    delivery_rounds(bench, main_service, tracked_paths, clicks, receiver)
+            if "analytics" in args.parts:
+                with bench.step(CAMPAIGN_LIST):
+                    analytics_queries(bench, main_service, client)
             # Last on this service: once the org has a domain, its links are issued there.
-            with bench.step(BRANDED):
-                domain_rounds(bench, main_service, untracked_paths, no_clicks, directory)
+            if "domains" in args.parts:
+                with bench.step(BRANDED):
+                    domain_rounds(bench, main_service, untracked_paths, no_clicks, directory)
 
-        if args.workers_check:
+        if args.workers_check and "workers" in args.parts:
             with (
                 bench.step(UNTRACKED_2W),
                 running_service(redis_url, directory) as single,
@@ -1457,8 +1483,9 @@ def run(args: argparse.Namespace, directory: Path, bench: Bench, memory: Memory)
                     [(UNTRACKED_1W, taps_on(single)), (UNTRACKED_2W, taps_on(doubled))],
                     WORKER_ROUNDS,
                 )
-        with bench.step("memory"):
-            measure_memory(client, redis_url, directory, memory)
+        if "memory" in args.parts:
+            with bench.step("memory"):
+                measure_memory(client, redis_url, directory, memory)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -1469,7 +1496,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers-check", action="store_true", help="also run the untracked taps on 2 workers"
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs and temporary files")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (again for more); the report marks the rest not run",
+    )
     args = parser.parse_args(argv)
+    args.parts = frozenset(args.only or PARTS)
     if args.seconds < 1 or args.connections < WRK_THREADS:
         parser.error(f"--seconds must be 1 or more, --connections {WRK_THREADS} or more")
     return args
@@ -1505,7 +1539,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(directory, ignore_errors=True)
     text = report(args, bench, memory, started, host)
-    RESULTS_FILE.write_text(text)
+    if args.parts == frozenset(PARTS):
+        RESULTS_FILE.write_text(text)
+    else:
+        print(f"bench: only {', '.join(sorted(args.parts))}: {RESULTS_FILE} is left as it was")
     print(text)
     if bench.problems:
         print(f"bench: {len(bench.problems)} problem(s), see above", file=sys.stderr)
