@@ -58,14 +58,14 @@ soak: $(STAMP) wrk
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 # Throughput, latency and memory of the service against minimal reference apps, written to
-# bench/results.md; about 12 minutes. `make bench BENCH_SECONDS=1 BENCH_WORKERS_CHECK=0` is a
-# quick smoke run.
+# bench/results.md; about 13 minutes. `make bench BENCH_SECONDS=1 BENCH_WORKERS_CHECK=0` is a
+# quick smoke run; BENCH_ARGS="--only taps" runs one part (and leaves bench/results.md alone).
 BENCH_SECONDS ?= 10
 BENCH_CONNECTIONS ?= 64
 BENCH_WORKERS_CHECK ?= 1
 bench: $(STAMP) wrk
 	$(BIN)/python bench/bench.py --seconds $(BENCH_SECONDS) --connections $(BENCH_CONNECTIONS) \
-		$(if $(filter 1,$(BENCH_WORKERS_CHECK)),--workers-check)
+		$(if $(filter 1,$(BENCH_WORKERS_CHECK)),--workers-check) $(BENCH_ARGS)
 
 # The corpus of people's and machines' taps (tests/support/corpus.py): how many of each the
 # service counts as people.
