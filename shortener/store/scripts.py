@@ -53,7 +53,8 @@ if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, 
     and (ARGV[5] == '' or string.match(value, '^%S+ %S+ %S+ (%S+) ') == ARGV[5]) then
   local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
   if expires > tonumber(ARGV[2]) then
-    local counted = redis.call('BITFIELD', KEYS[2], 'OVERFLOW', 'SAT', 'INCRBY', ARGV[6], ARGV[3], 1)
+    local counted = redis.call('BITFIELD', KEYS[2], 'OVERFLOW', 'SAT',
+      'INCRBY', ARGV[6], ARGV[3], 1)
     -- Only a counter's first tap can have made the string: later ones find its expiry set.
     if counted[1] == 1 and redis.call('PTTL', KEYS[2]) < 0 then
       redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
