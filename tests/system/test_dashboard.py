@@ -157,6 +157,13 @@ def test_an_org_signs_in_and_sees_its_counts_a_link_and_takes_it_down(
         assert page.locator(f"svg g.series.{series} circle").count() == 7
     assert page.locator("#over-time-table tbody tr").count() == 7
     expect(page.locator("#campaigns tbody th")).to_have_text(["launch"])
+    # Why the bot's click was not counted: a preview's agent, in the row of its reason.
+    reasons = page.locator("#bot-reasons tbody tr")
+    assert reasons.count() == 5
+    assert page.locator('#bot-reasons tr[data-reason="user_agent"] td').all_inner_texts() == [
+        "1",
+        "0",
+    ]
     shot(page, "overview")
     page.get_by_role("link", name="24h").click()
     assert page.locator("svg g.series.clicks circle").count() == 24
