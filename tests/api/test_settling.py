@@ -20,6 +20,7 @@ from tests.support.apps import (
     AUTH,
     CONSENTED,
     PHONE,
+    bot_reasons,
     interactions,
     mail_with_honeypot,
     relative,
@@ -76,8 +77,7 @@ async def test_a_honeypot_fetch_makes_its_messages_interactions_a_scanners(
     assert (info["clicks"], info["bot_clicks"]) == (0, 1)
     # So do the aggregates, and the dashboard says why they were not counted.
     series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
-    reasons = {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
-    assert reasons["honeypot"] == (3, 0)
+    assert bot_reasons(series)["honeypot"] == (3, 0)
     await signed_in(client, API_KEY)
     page = await client.get("/dashboard", params={"range": "24h"}, headers=HTML)
     shown = {row[0]: row[1:] for row in cells(page, "bot-reasons")[1:]}
@@ -146,8 +146,7 @@ async def test_webhooks_and_aggregates_take_the_settled_judgement(
     series = (await client.get("/v1/analytics", params={"interval": "hour"}, headers=AUTH)).json()
     totals = [sum(bucket[name] for bucket in series["series"]) for name in ("clicks", "bot_clicks")]
     assert totals == [1, 2]
-    reasons = {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
-    assert reasons == {
+    assert bot_reasons(series) == {
         "user_agent": (0, 0),
         "prefetch": (0, 0),
         "honeypot": (0, 0),

@@ -133,6 +133,11 @@ async def settled_interactions(client: httpx.AsyncClient, auth: dict[str, str] =
         await asyncio.sleep(0.1)
 
 
+def bot_reasons(series: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """A `GET /v1/analytics` answer's machines' clicks and opens, by reason."""
+    return {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
+
+
 def relative(url: str) -> str:
     assert url.startswith(BASE_URL)
     return url[len(BASE_URL) :]

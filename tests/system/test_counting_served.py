@@ -16,6 +16,7 @@ import httpx
 import redis
 
 from tests.support import service
+from tests.support.apps import bot_reasons
 from tests.support.corpus import APPLE_PREFETCH, DESKTOP, GMAIL_PROXY, PHONES, PREVIEWS
 from tests.support.receivers import Receiver
 from tests.support.redis_servers import RedisServer
@@ -157,8 +158,7 @@ async def every_reason(base_url: str, receiver: Receiver) -> None:
             for name in ("clicks", "opens", "bot_clicks")
         }
         assert totals == {"clicks": 3, "opens": 1, "bot_clicks": 7}
-        reasons = {row["reason"]: (row["clicks"], row["opens"]) for row in series["bot_reasons"]}
-        assert reasons == {
+        assert bot_reasons(series) == {
             "user_agent": (1, 0),
             "prefetch": (0, 1),
             "honeypot": (3, 0),
