@@ -70,6 +70,7 @@ from harness import (
 from reference_apps import FIXED_TARGET
 from reference_apps import STREAM_KEY as REFERENCE_STREAM
 
+from shortener.domain.settling import is_settled
 from shortener.store.analytics import WEEK_DAYS
 from shortener.store.embedded import server_binary
 from shortener.store.keys import (
@@ -616,17 +617,11 @@ def caught_up(client: redis.Redis) -> None:
     while True:
         last: list[Any] = client.xrevrange(STREAM, count=1)  # type: ignore[assignment]
         cursor: bytes | None = client.get(settled_key(ORG))  # type: ignore[assignment]
-        if not last or (cursor is not None and _entry(cursor) >= _entry(last[0][0])):
+        if not last or (cursor is not None and is_settled(last[0][0].decode(), cursor.decode())):
             return
         if time.monotonic() > deadline:
             raise BenchError(f"interactions did not settle within {SETTLE_CATCH_UP_SECONDS} s")
         time.sleep(SETTLE_POLL_SECONDS)
-
-
-def _entry(entry_id: bytes | str) -> tuple[int, int]:
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, sequence = text.partition("-")
-    return int(ms), int(sequence or 0)
 
 
 def settling_rounds(

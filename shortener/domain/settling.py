@@ -32,7 +32,13 @@ from dataclasses import dataclass
 
 from shortener.domain.codes import CodeCodec
 from shortener.model import BURST, HONEYPOT, TOO_SOON, BotReason, StoreUnavailable
-from shortener.store.analytics import CLICK_TYPE, OPEN_TYPE, hour_of, interaction_counts
+from shortener.store.analytics import (
+    CLICK_TYPE,
+    HOUR_SECONDS,
+    OPEN_TYPE,
+    hour_of,
+    interaction_counts,
+)
 from shortener.store.keys import (
     ANONYMOUS_CLICKS_METRIC,
     BOT_CLICKS_METRIC,
@@ -57,7 +63,6 @@ ROUND_SECONDS = 0.5
 LEASE_MS = 5_000
 # A lease this close to running out is not trusted: it is taken again.
 LEASE_MARGIN_SECONDS = 1.0
-HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,11 +210,11 @@ class Settler:
                     serial = self.codec.decode(entry.link_id)
                     if serial is not None:
                         to_bots.append(serial)
-            hour = entry.at_ms // HOUR_MS
+            hour = entry.at_ms // (HOUR_SECONDS * 1000)
             tally[hour, entry.type, bot, entry.anonymous, entry.campaign, reason_code] += 1
         counts: Counter[tuple[str, str, int]] = Counter()
         for (hour, kind, bot, anonymous, campaign, reason_code), settled in tally.items():
-            at = hour_of(hour * HOUR_MS / 1000, rules.retention_days)
+            at = hour_of(hour * HOUR_SECONDS, rules.retention_days)
             metrics = _counted(kind, bot, anonymous)
             why = None if reason_code is None else bot_reason_metric(kind, reason_code)
             for where in interaction_counts(org, at, metrics, campaign, why):
