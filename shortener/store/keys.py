@@ -3,19 +3,25 @@
 Keys:
 - `blocks`: counter of reserved serial blocks (see `serials.SerialAllocator`).
 - `secret:codes`: the key of the code MAC, made once by whoever starts first.
-- `l:{BLOCK}`: hash of the links of one serial block; field = slot in block (hex),
-  value = an encoded `StoredLink`. Hundreds of small fields in one listpack-encoded hash
-  cost about half the memory of one key per link. The hash lives until its latest link
-  expires; each link carries its own expiry, since its neighbours may outlive it. One more
-  field, `base` (never a hex number), holds the base URL of the block's short links: a block
-  is only ever issued by one process, with one base URL.
-- `n:{BLOCK}`: the block's tap counts, a string of signed 32-bit counters (`BITFIELD`), two
-  per slot: people's at `#{2 * slot}`, bots' at `#{2 * slot + 1}`; living as long as the
-  block's links. A counter is found by its offset, where a field of a hash of hundreds is
-  found by a scan (six times the CPU in Redis per tap); the shared hash tag keeps counts and
-  links in one cluster slot. `k:{BLOCK}`: tap counts kept as hash fields `{slot}:c` and
-  `{slot}:b` before the counters: read, added to them, until the block's links expire; a
-  count moved to the bots' is taken off the people's counter, which may so go below zero.
+- `l:{BLOCK}:{PART}`: hash of the links of a quarter of one serial block (`serials.PART_SIZE`
+  links); field = slot in block (hex), value = an encoded `StoredLink`. A hundred small fields
+  in one listpack-encoded hash cost about half the memory of one key per link; finding one
+  scans the hash, which is why a hash holds a quarter block and not a whole one (a tap's
+  lookup costs a third as much in Redis, for about a byte more per link). The hash lives until
+  its latest link expires; each link carries its own expiry, since its neighbours may outlive
+  it. One more field, `base` (never a hex number), holds the base URL of the hash's short
+  links: a block is only ever issued by one process, with one base URL.
+  `l:{BLOCK}`: the links of a whole block in one hash, as they were kept before: read, and
+  changed in place, until they expire; no link is written there any more.
+- `n:{BLOCK}:{PART}`: the tap counts of the links of `l:{BLOCK}:{PART}`, a string of signed
+  32-bit counters (`BITFIELD`), two per link: people's at `#{2 * slot}`, bots' at
+  `#{2 * slot + 1}`, slot = the link's place in its part; living as long as those links. A
+  counter is found by its offset, where a field of a hash of hundreds is found by a scan (six
+  times the CPU in Redis per tap); the shared hash tag keeps counts and links in one cluster
+  slot. `n:{BLOCK}`: the counts of the links of `l:{BLOCK}`, slot = place in the block.
+  `k:{BLOCK}`: tap counts kept as hash fields `{slot}:c` and `{slot}:b` before the counters:
+  read, added to them, until the block's links expire; a count moved to the bots' is taken
+  off the people's counter, which may so go below zero.
 - `d:{BLOCK}`: when and why links of the block were disabled, field = slot in block (hex),
   value `AT REASON` (see `records.encode_takedown`); only ops read it, the tap path sees the
   takedown in the link record itself. Lives as long as the latest disabled link of the block.
@@ -98,7 +104,7 @@ import hashlib
 import zlib
 
 from shortener.model import Visitor
-from shortener.store.serials import block_of, slot_in_block
+from shortener.store.serials import block_of, part_of_block, slot_in_block, slot_in_part
 
 CODE_MAC_KEY = "secret:codes"
 BLOCKS_KEY = "blocks"
@@ -129,10 +135,19 @@ _LEGACY_COUNT_SUFFIXES = {PEOPLE_COUNTER: "c", BOTS_COUNTER: "b"}
 
 
 def link_key(serial: int) -> str:
-    return f"l:{{{block_of(serial)}}}"
+    return f"l:{{{block_of(serial)}}}:{part_of_block(serial)}"
 
 
 def count_key(serial: int) -> str:
+    return f"n:{{{block_of(serial)}}}:{part_of_block(serial)}"
+
+
+def block_link_key(serial: int) -> str:
+    """Where the link `serial` was kept before its block's links were split in parts."""
+    return f"l:{{{block_of(serial)}}}"
+
+
+def block_count_key(serial: int) -> str:
     return f"n:{{{block_of(serial)}}}"
 
 
@@ -149,7 +164,12 @@ def link_field(serial: int) -> str:
 
 
 def counter_offset(serial: int, counter: int) -> str:
-    """A tap counter of the link `serial` in its block's count string (`BITFIELD` offset)."""
+    """A tap counter of the link `serial` in its part's count string (`BITFIELD` offset)."""
+    return f"#{2 * slot_in_part(serial) + counter}"
+
+
+def block_counter_offset(serial: int, counter: int) -> str:
+    """A tap counter of the link `serial` in its block's count string, as kept before."""
     return f"#{2 * slot_in_block(serial) + counter}"
 
 

@@ -1,5 +1,7 @@
 """The Lua scripts of the store: each does in one round trip what needs to happen at once."""
 
+from shortener.store.keys import COUNTER_TYPE
+
 # A contact's index field grows to this many bytes before its entries go to a list of its own.
 INDEX_FIELD_BYTES = 512
 
@@ -43,18 +45,33 @@ end
 return tonumber(ARGV[3])
 """
 
-# Read a link and, if it is live, of a kind the caller follows and (where ARGV[5] names one)
-# of that org, count the tap at its counter (ARGV[3], an offset of type ARGV[6]; none for a
-# probe): one round trip for the whole tap. A branded domain names its org:
-# another org's code tapped there is not theirs to count.
+# The hash that holds the link at field `field`, and the link (false where there is none): the
+# hash of its part of its block, `links`, or else that of the whole block, `block_links`, where
+# links were kept before blocks were split in parts.
+_FIND_LINK = """
+local function find_link(links, block_links, field)
+  local value = redis.call('HGET', links, field)
+  if value then return links, value end
+  return block_links, redis.call('HGET', block_links, field)
+end
+"""
+
+# Read a link (field ARGV[1] of KEYS[1]) and, if it is live (expiry after ARGV[3]), of a kind
+# the caller follows (one of the letters ARGV[4]) and of the org ARGV[5] where that is given,
+# count the tap at its counter (ARGV[2] of KEYS[2]; none for a probe): one round trip for the
+# whole tap. A branded domain names its org: another org's
+# code tapped there is not theirs to count. Nothing when KEYS[1] has no such link: the caller
+# then asks again of its whole block's hash, where links were kept before (see _FIND_LINK).
+# The record's kind is its first letter, its expiry the third word (hex).
 TAP = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])
-if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true)
-    and (ARGV[5] == '' or string.match(value, '^%S+ %S+ %S+ (%S+) ') == ARGV[5]) then
-  local expires = tonumber(string.match(value, '^%S+ %x+ (%x+) '), 16)
-  if expires > tonumber(ARGV[2]) then
+if value and ARGV[2] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, true)
+    and (not ARGV[5] or string.match(value, '^%S+ %S+ %S+ (%S+) ') == ARGV[5]) then
+  local created_end = string.find(value, ' ', 3, true)
+  local expires_end = string.find(value, ' ', created_end + 1, true)
+  if tonumber(string.sub(value, created_end + 1, expires_end - 1), 16) > tonumber(ARGV[3]) then
     local counted = redis.call('BITFIELD', KEYS[2], 'OVERFLOW', 'SAT',
-      'INCRBY', ARGV[6], ARGV[3], 1)
+      'INCRBY', 'COUNTER_TYPE', ARGV[2], 1)
     -- Only a counter's first tap can have made the string: later ones find its expiry set.
     if counted[1] == 1 and redis.call('PTTL', KEYS[2]) < 0 then
       redis.call('PEXPIRE', KEYS[2], redis.call('PTTL', KEYS[1]))
@@ -62,26 +79,34 @@ if value and ARGV[3] ~= '' and string.find(ARGV[4], string.sub(value, 1, 1), 1, 
   end
 end
 return value
-"""
+""".replace("COUNTER_TYPE", COUNTER_TYPE)
 
-# Count a person's tap (at ARGV[2], of type ARGV[1]) as a bot's (at ARGV[3]) in the count
-# string KEYS[1], which lives as long as the links of its block (KEYS[2]).
+# Count a person's tap (at ARGV[1]) as a bot's (at ARGV[2]) in the count string KEYS[1], which
+# lives as long as the links of its part (KEYS[2]); or, for a link kept in its whole block's
+# hash (KEYS[4]), at ARGV[3] and ARGV[4] of KEYS[3].
 MOVE_TO_BOTS = """
-redis.call('BITFIELD', KEYS[1], 'OVERFLOW', 'SAT',
-  'INCRBY', ARGV[1], ARGV[2], -1, 'INCRBY', ARGV[1], ARGV[3], 1)
-if redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], redis.call('PTTL', KEYS[2]))
+local counts, links, people, bots = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+if redis.call('EXISTS', links) == 0 then
+  counts, links, people, bots = KEYS[3], KEYS[4], ARGV[3], ARGV[4]
+end
+redis.call('BITFIELD', counts, 'OVERFLOW', 'SAT',
+  'INCRBY', 'COUNTER_TYPE', people, -1, 'INCRBY', 'COUNTER_TYPE', bots, 1)
+if redis.call('PTTL', counts) < 0 then
+  redis.call('PEXPIRE', counts, redis.call('PTTL', links))
 end
 return 1
-"""
+""".replace("COUNTER_TYPE", COUNTER_TYPE)
 
-# Disable a link of the org ARGV[3] (any org's where empty): upper-case its kind letter, which
-# the tap script then no longer follows, and note when and why (ARGV[2]) in the block's
-# takedown hash (KEYS[2]), kept as long as the block's links are now, which covers the link's
-# own life. Done once: a second takedown keeps the first one's time and reason. Returns the
-# record as it was, or nothing when there is none of that org.
-DISABLE = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
+# Disable a link (KEYS[1], else KEYS[2]: see _FIND_LINK) of the org ARGV[3] (any org's where
+# empty): upper-case its kind letter, which the tap script then no longer follows, and note
+# when and why (ARGV[2]) in the block's takedown hash (KEYS[3]), kept as long as the link's
+# hash is now, which covers the link's own life. Done once: a second takedown keeps the first
+# one's time and reason. Returns the record as it was, or nothing when there is none of that
+# org.
+DISABLE = (
+    _FIND_LINK
+    + """
+local links, value = find_link(KEYS[1], KEYS[2], ARGV[1])
 if not value then
   return false
 end
@@ -90,15 +115,16 @@ if ARGV[3] ~= '' and string.match(value, '^%S+ %S+ %S+ (%S+) ') ~= ARGV[3] then
 end
 local kind = string.sub(value, 1, 1)
 if kind ~= string.upper(kind) then
-  redis.call('HSET', KEYS[1], ARGV[1], string.upper(kind) .. string.sub(value, 2))
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  local ttl = redis.call('PTTL', KEYS[1])
-  if redis.call('PTTL', KEYS[2]) < ttl then
-    redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('HSET', links, ARGV[1], string.upper(kind) .. string.sub(value, 2))
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+  local ttl = redis.call('PTTL', links)
+  if redis.call('PTTL', KEYS[3]) < ttl then
+    redis.call('PEXPIRE', KEYS[3], ttl)
   end
 end
 return value
 """
+)
 
 # Note `entry` in the index of the contact `contact`: its field of the bucket hash `bucket` while
 # that stays short (a listpack hash keeps thousands of contacts in little memory), else its own
@@ -202,15 +228,19 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# A link (field ARGV[1] of KEYS[1]) and the base URL it was issued on: its org's own (field
-# ARGV[3] followed by the org), or else the block's (field ARGV[2]). Empty when there is no link.
-READ_LINK = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
+# A link (field ARGV[1] of KEYS[1], else of KEYS[2]: see _FIND_LINK) and the base URL it was
+# issued on: its org's own (field ARGV[3] followed by the org), or else its hash's (field
+# ARGV[2]). Empty when there is no link.
+READ_LINK = (
+    _FIND_LINK
+    + """
+local links, value = find_link(KEYS[1], KEYS[2], ARGV[1])
 if not value then return {} end
 local org = string.match(value, '^%S+ %S+ %S+ (%S+) ')
-local base = redis.call('HGET', KEYS[1], ARGV[3] .. org) or redis.call('HGET', KEYS[1], ARGV[2])
+local base = redis.call('HGET', links, ARGV[3] .. org) or redis.call('HGET', links, ARGV[2])
 return {value, base or ''}
 """
+)
 
 # The owner of a domain (KEYS[1]): ARGV[1] if the domain had none, else the one it had.
 CLAIM_DOMAIN = """
@@ -238,10 +268,13 @@ return 1
 """
 )
 
-# Take the contact ARGV[3] (as records write it) out of the link ARGV[1] of KEYS[1] where it is
-# the org ARGV[2]'s: the link keeps redirecting and names nobody. 1 if it did.
-ERASE_LINK_CONTACT = """
-local value = redis.call('HGET', KEYS[1], ARGV[1])
+# Take the contact ARGV[3] (as records write it) out of the link ARGV[1] of KEYS[1] (else of
+# KEYS[2]: see _FIND_LINK) where it is the org ARGV[2]'s: the link keeps redirecting and names
+# nobody. 1 if it did.
+ERASE_LINK_CONTACT = (
+    _FIND_LINK
+    + """
+local links, value = find_link(KEYS[1], KEYS[2], ARGV[1])
 if not value then return 0 end
 local parts = {}
 local start = 1
@@ -256,9 +289,10 @@ while true do
 end
 if parts[4] ~= ARGV[2] or parts[6] ~= ARGV[3] then return 0 end
 parts[6] = ''
-redis.call('HSET', KEYS[1], ARGV[1], table.concat(parts, ' '))
+redis.call('HSET', links, ARGV[1], table.concat(parts, ' '))
 return 1
 """
+)
 
 # Lease up to ARGV[3] entries of a retry schedule (KEYS[1]) that are due by ARGV[1]: each is
 # pushed ARGV[2] ms ahead, so that no other process takes it while this one attempts it.

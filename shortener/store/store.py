@@ -55,6 +55,9 @@ from shortener.store.keys import (
     activity_key,
     added_key,
     analytics_hours_key,
+    block_count_key,
+    block_counter_offset,
+    block_link_key,
     consent_key,
     contact_bucket_key,
     contact_index_key,
@@ -382,15 +385,15 @@ class Store:
         issued on: the service's, or `branded_org`'s own domain. Links of a campaign are
         counted in the aggregates of the hour `issued`, where given."""
         base_field = BASE_URL_FIELD if branded_org is None else ORG_BASE_URL_PREFIX + branded_org
-        by_block: dict[tuple[str, str], list[str]] = {}
+        by_part: dict[tuple[str, str], list[str]] = {}
         for message in messages:
             for serial, link in message.links:
-                fields = by_block.setdefault((link_key(serial), count_key(serial)), [])
+                fields = by_part.setdefault((link_key(serial), count_key(serial)), [])
                 fields.extend((link_field(serial), encode_link(link)))
         save = self._save_links.sha
         commands: list[Command] = [
             ("EVALSHA", save, 2, *keys, keep_ms, base_field, base_url, *fields)
-            for keys, fields in by_block.items()
+            for keys, fields in by_part.items()
         ]
         named: dict[tuple[str, str], list[str]] = {}
         for message in messages:
@@ -417,7 +420,7 @@ class Store:
             commands.append(("SET", key, claim.payload, "NX", "PX", keep_ms))
             commands.append(("GET", key))
         replies = await self._pipelined_run(commands)
-        claim_replies = iter(replies[len(by_block) + len(named) :])
+        claim_replies = iter(replies[len(by_part) + len(named) :])
         earlier: list[str | None] = []
         lost: list[int] = []
         for message in messages:
@@ -450,29 +453,32 @@ class Store:
         """A link, the base URL of its block and its taps by people and by bots, counting
         nothing."""
         link_field_ = link_field(serial)
-        people_at, bots_at = (counter_offset(serial, n) for n in (PEOPLE_COUNTER, BOTS_COUNTER))
         read_link = self._read_link.sha
-        link_and_base, counters, legacy, takedown = await self._pipelined_run(
+        counters: list[Command] = [
+            (
+                "BITFIELD",
+                key,
+                *("GET", COUNTER_TYPE, offset(serial, PEOPLE_COUNTER)),
+                *("GET", COUNTER_TYPE, offset(serial, BOTS_COUNTER)),
+            )
+            for key, offset in (
+                (count_key(serial), counter_offset),
+                (block_count_key(serial), block_counter_offset),
+            )
+        ]
+        link_and_base, counted, block_counted, legacy, takedown = await self._pipelined_run(
             [
                 (
                     "EVALSHA",
                     read_link,
-                    1,
+                    2,
                     link_key(serial),
+                    block_link_key(serial),
                     link_field_,
                     BASE_URL_FIELD,
                     ORG_BASE_URL_PREFIX,
                 ),
-                (
-                    "BITFIELD",
-                    count_key(serial),
-                    "GET",
-                    COUNTER_TYPE,
-                    people_at,
-                    "GET",
-                    COUNTER_TYPE,
-                    bots_at,
-                ),
+                *counters,
                 (
                     "HMGET",
                     legacy_count_key(serial),
@@ -482,9 +488,10 @@ class Store:
                 ("HGET", takedown_key(serial), link_field_),
             ]
         )
+        # A link's counts are in one of these, by where it is kept; the others hold none of it.
         people, bots = (
-            int(counted) + int(earlier or 0)
-            for counted, earlier in zip(counters, legacy, strict=True)
+            sum(int(count or 0) for count in counts)
+            for counts in zip(counted, block_counted, legacy, strict=True)
         )
         raw, base_url = link_and_base or (None, None)
         link = None if raw is None else decode_link(text(raw))
@@ -503,7 +510,7 @@ class Store:
         is stored."""
         raw = await self._eval(
             self._disable,
-            [link_key(serial), takedown_key(serial)],
+            [link_key(serial), block_link_key(serial), takedown_key(serial)],
             [link_field(serial), encode_takedown(now, reason), org or ""],
         )
         return None if raw is None else decode_link(text(raw))
@@ -557,15 +564,18 @@ class Store:
         """Read a link and, while it lives, is of one of `kinds` and (where `org` is given) is
         that org's, count the visitor's tap on it (a probe's counts nowhere)."""
         counter = TAP_COUNTERS[visitor]
-        args: list[str | int] = [
-            link_field(serial),
-            now,
-            "" if counter is None else counter_offset(serial, counter),
-            kind_codes(kinds),
-            org or "",
-            COUNTER_TYPE,
-        ]
+        offset = "" if counter is None else counter_offset(serial, counter)
+        # Each argument costs the script time: the org is left out where any org's will do.
+        args: list[str | int] = [link_field(serial), offset, now, kind_codes(kinds)]
+        if org is not None:
+            args.append(org)
         raw = await self._eval(self._tap, [link_key(serial), count_key(serial)], args)
+        if raw is None:
+            # Perhaps kept before blocks were split in parts: a second call only for those
+            # links, and for codes that lead nowhere.
+            args[1] = "" if counter is None else block_counter_offset(serial, counter)
+            keys = [block_link_key(serial), block_count_key(serial)]
+            raw = await self._eval(self._tap, keys, args)
         return None if raw is None else decode_link(text(raw))
 
     async def record_interaction(
@@ -714,12 +724,15 @@ class Store:
                 (
                     "EVALSHA",
                     move,
-                    2,
+                    4,
                     count_key(serial),
                     link_key(serial),
-                    COUNTER_TYPE,
+                    block_count_key(serial),
+                    block_link_key(serial),
                     counter_offset(serial, PEOPLE_COUNTER),
                     counter_offset(serial, BOTS_COUNTER),
+                    block_counter_offset(serial, PEOPLE_COUNTER),
+                    block_counter_offset(serial, BOTS_COUNTER),
                 )
             )
         if commands:
@@ -887,7 +900,11 @@ class Store:
         for start in range(0, len(serials), ERASE_CHUNK):
             replies = await self._pipelined_run(
                 [
-                    ("EVALSHA", script, 1, link_key(serial), link_field(serial), org, contact)
+                    (
+                        "EVALSHA",
+                        *(script, 2, link_key(serial), block_link_key(serial)),
+                        *(link_field(serial), org, contact),
+                    )
                     for serial in serials[start : start + ERASE_CHUNK]
                 ]
             )
