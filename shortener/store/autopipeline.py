@@ -98,16 +98,17 @@ class AutoPipeline:
         self._cluster = redis if isinstance(redis, RedisCluster) else None
         self._slot_map: asyncio.Task[None] | None = None
 
-    async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
-        """Send commands, in order, in one pipeline; their replies, a command's error in its
-        place. Failing to reach Redis at all raises."""
+    def execute_many(self, commands: Sequence[Command]) -> asyncio.Future[list[Any]]:
+        """Send commands, in order, in one pipeline: their replies, a command's error in its
+        place, once awaited. Failing to reach Redis at all raises. A future rather than a
+        coroutine: every tap awaits it, and each coroutine between costs a step."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         self._queue.append(_Group(commands, future))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
-        return await future
+        return future
 
     def _flush(self) -> None:
         self._scheduled = False

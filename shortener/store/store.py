@@ -245,7 +245,8 @@ class Store:
     async def _pipelined_run(self, commands: list[Command]) -> list[Any]:
         """Run commands in order in the shared pipeline; their replies. A script that Redis
         forgot (it restarted, or a replica took over) is sent again in full."""
-        async with self._unavailable_on_failure():
+        # As `_unavailable_on_failure` does, without its generator: every tap comes this way.
+        try:
             replies = await self._auto.execute_many(commands)
             forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
             if forgotten:
@@ -257,6 +258,10 @@ class Store:
                 )
                 for i, reply in zip(forgotten, again, strict=True):
                     replies[i] = reply
+        except FAILURES as error:
+            if not unavailable(error):
+                raise
+            raise unavailable_error(error) from error
         for reply in replies:
             if isinstance(reply, Exception):
                 # A cluster client hands back a node's dropped connection or a refusal
