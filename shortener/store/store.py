@@ -14,7 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -655,14 +655,12 @@ class Store:
     ) -> list[Unsettled]:
         """Interactions after `after`, up to those of `until_ms`, oldest first."""
         start = f"({after}" if after else "-"
-        entries = await self._call(
-            self.redis.xrange(interactions_key(org), start, str(until_ms), count)
+        # In the shared pipeline: on a busy process it leaves with the taps' commands.
+        (entries,) = await self._pipelined_run(
+            [("XRANGE", interactions_key(org), start, str(until_ms), "COUNT", count)]
         )
         # Replies are bytes: the client does not decode them.
-        return [
-            decode_unsettled(cast(bytes, entry_id), cast(Mapping[bytes, bytes], fields or {}))
-            for entry_id, fields in entries or []
-        ]
+        return [decode_unsettled(entry_id, fields or {}) for entry_id, fields in entries or []]
 
     async def judging_context(
         self, org: str, groups: Sequence[str]
