@@ -3,25 +3,26 @@
 Keys:
 - `blocks`: counter of reserved serial blocks (see `serials.SerialAllocator`).
 - `secret:codes`: the key of the code MAC, made once by whoever starts first.
-- `l:{BLOCK}:{PART}`: hash of the links of a quarter of one serial block (`serials.PART_SIZE`
-  links); field = slot in block (hex), value = an encoded `StoredLink`. A hundred small fields
-  in one listpack-encoded hash cost about half the memory of one key per link; finding one
-  scans the hash, which is why a hash holds a quarter block and not a whole one (a tap's
-  lookup costs a third as much in Redis, for about a byte more per link). The hash lives until
-  its latest link expires; each link carries its own expiry, since its neighbours may outlive
-  it. One more field, `base` (never a hex number), holds the base URL of the hash's short
-  links: a block is only ever issued by one process, with one base URL.
-  `l:{BLOCK}`: the links of a whole block in one hash, as they were kept before: read, and
-  changed in place, until they expire; no link is written there any more.
+- `l:{BLOCK}:{PART}`: hash of the links of one part of a serial block (`serials.PART_SIZE`
+  links, an eighth of the block); field = slot in block (hex), value = an encoded
+  `StoredLink`. Dozens of small fields in one listpack-encoded hash cost about half the memory
+  of one key per link; finding one scans the hash, which is why a hash holds a part of a block
+  and not a whole one (a tap's lookup scans an eighth as far, for about two bytes more per
+  link). The hash lives until its latest link expires; each link carries its own expiry, since
+  its neighbours may outlive it. One more field, `base` (never a hex number), holds the base
+  URL of the hash's short links: a block is only ever issued by one process, with one base URL.
+  `l:{BLOCK}`: the links of a whole block in one hash, as they were kept before blocks were
+  split in parts: read (the tap script asks there when a part has no such link), and changed
+  in place, until they expire; no link is written there any more.
 - `n:{BLOCK}:{PART}`: the tap counts of the links of `l:{BLOCK}:{PART}`, a string of signed
   32-bit counters (`BITFIELD`), two per link: people's at `#{2 * slot}`, bots' at
   `#{2 * slot + 1}`, slot = the link's place in its part; living as long as those links. A
-  counter is found by its offset, where a field of a hash of hundreds is found by a scan (six
-  times the CPU in Redis per tap); the shared hash tag keeps counts and links in one cluster
-  slot. `n:{BLOCK}`: the counts of the links of `l:{BLOCK}`, slot = place in the block.
-  `k:{BLOCK}`: tap counts kept as hash fields `{slot}:c` and `{slot}:b` before the counters:
-  read, added to them, until the block's links expire; a count moved to the bots' is taken
-  off the people's counter, which may so go below zero.
+  counter is found by its offset, where a field of a hash is found by a scan; the shared hash
+  tag keeps counts and links in one cluster slot. `n:{BLOCK}`: the counts of the links of
+  `l:{BLOCK}`, slot = place in the block. `k:{BLOCK}`: tap counts kept as hash fields
+  `{slot}:c` and `{slot}:b` before the counters: read, added to them, until the block's links
+  expire; a count moved to the bots' is taken off the people's counter, which may so go below
+  zero.
 - `d:{BLOCK}`: when and why links of the block were disabled, field = slot in block (hex),
   value `AT REASON` (see `records.encode_takedown`); only ops read it, the tap path sees the
   takedown in the link record itself. Lives as long as the latest disabled link of the block.
