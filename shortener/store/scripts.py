@@ -5,20 +5,29 @@ from shortener.store.keys import COUNTER_TYPE
 # A contact's index field grows to this many bytes before its entries go to a list of its own.
 INDEX_FIELD_BYTES = 512
 
-# HSET the fields, then stretch the hash's life to cover the longest-lived of them. Not
-# shrinking it keeps links written earlier with a longer lifetime alive. The block's tap counts
-# (KEYS[2], once there are any) are stretched with it, so they live as long as their links.
+# Write links of one block: KEYS are pairs of a part's links hash and its tap counts, and
+# ARGV[4..] holds for each part how many field and value arguments follow, then those. Each
+# hash also gets the base URL (field ARGV[2], value ARGV[3]), and then lives at least ARGV[1]
+# ms, the longest life of its links: never shrunk, so that links written earlier with a longer
+# lifetime stay alive. A part's tap counts (once there are any) are stretched with it, so they
+# live as long as their links. One call a block, not a part: its parts share one hash tag.
 SAVE_LINKS = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 local ttl = tonumber(ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-end
-local counts_ttl = redis.call('PTTL', KEYS[2])
-if counts_ttl ~= -2 then
-  local links_ttl = redis.call('PTTL', KEYS[1])
-  if counts_ttl < links_ttl then
-    redis.call('PEXPIRE', KEYS[2], links_ttl)
+local at = 4
+for k = 1, #KEYS, 2 do
+  local links, counts = KEYS[k], KEYS[k + 1]
+  local last = at + tonumber(ARGV[at])
+  redis.call('HSET', links, ARGV[2], ARGV[3], unpack(ARGV, at + 1, last))
+  at = last + 1
+  if redis.call('PTTL', links) < ttl then
+    redis.call('PEXPIRE', links, ttl)
+  end
+  local counts_ttl = redis.call('PTTL', counts)
+  if counts_ttl ~= -2 then
+    local links_ttl = redis.call('PTTL', links)
+    if counts_ttl < links_ttl then
+      redis.call('PEXPIRE', counts, links_ttl)
+    end
   end
 end
 return 1

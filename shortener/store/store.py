@@ -390,16 +390,21 @@ class Store:
         issued on: the service's, or `branded_org`'s own domain. Links of a campaign are
         counted in the aggregates of the hour `issued`, where given."""
         base_field = BASE_URL_FIELD if branded_org is None else ORG_BASE_URL_PREFIX + branded_org
-        by_part: dict[tuple[str, str], list[str]] = {}
+        # block -> (links key, counts key) of each of its parts -> their fields and values
+        by_block: dict[str, dict[tuple[str, str], list[str]]] = {}
         for message in messages:
             for serial, link in message.links:
-                fields = by_part.setdefault((link_key(serial), count_key(serial)), [])
+                parts = by_block.setdefault(block_link_key(serial), {})
+                fields = parts.setdefault((link_key(serial), count_key(serial)), [])
                 fields.extend((link_field(serial), encode_link(link)))
         save = self._save_links.sha
-        commands: list[Command] = [
-            ("EVALSHA", save, 2, *keys, keep_ms, base_field, base_url, *fields)
-            for keys, fields in by_part.items()
-        ]
+        commands: list[Command] = []
+        for parts in by_block.values():
+            keys = [key for pair in parts for key in pair]
+            args: list[str | int] = [keep_ms, base_field, base_url]
+            for fields in parts.values():
+                args += [len(fields), *fields]
+            commands.append(("EVALSHA", save, len(keys), *keys, *args))
         named: dict[tuple[str, str], list[str]] = {}
         for message in messages:
             for serial, link in message.links:
@@ -425,7 +430,7 @@ class Store:
             commands.append(("SET", key, claim.payload, "NX", "PX", keep_ms))
             commands.append(("GET", key))
         replies = await self._pipelined_run(commands)
-        claim_replies = iter(replies[len(by_part) + len(named) :])
+        claim_replies = iter(replies[len(by_block) + len(named) :])
         earlier: list[str | None] = []
         lost: list[int] = []
         for message in messages:
