@@ -68,9 +68,9 @@ end
 # Read a link (field ARGV[1] of KEYS[1]) and, if it is live (expiry after ARGV[3]), of a kind
 # the caller follows (one of the letters ARGV[4]) and of the org ARGV[5] where that is given,
 # count the tap at its counter (ARGV[2] of KEYS[2]; none for a probe): one round trip for the
-# whole tap. A branded domain names its org: another org's
-# code tapped there is not theirs to count. Nothing when KEYS[1] has no such link: the caller
-# then asks again of its whole block's hash, where links were kept before (see _FIND_LINK).
+# whole tap. A branded domain names its org: another org's code tapped there is not theirs to
+# count. Nothing when KEYS[1] has no such link: the caller then asks again of its whole block's
+# hash, where links were kept before (see _FIND_LINK).
 # The record's kind is its first letter, its expiry the third word (hex).
 TAP = """
 local value = redis.call('HGET', KEYS[1], ARGV[1])

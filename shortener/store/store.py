@@ -14,7 +14,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -167,6 +167,14 @@ class LinkRecord:
     disabled_reason: str | None = None
 
 
+def _raise_as_unavailable(error: Exception) -> NoReturn:
+    """A failure to reach the store is raised as StoreUnavailable; an error of a command as
+    it is."""
+    if unavailable(error):
+        raise unavailable_error(error) from error
+    raise error
+
+
 class Store:
     """Typed operations over Redis; every call fails with StoreUnavailable within `timeout`."""
 
@@ -210,23 +218,16 @@ class Store:
         )
 
     @asynccontextmanager
-    async def _unavailable_on_failure(self) -> AsyncIterator[None]:
-        """Failures to reach the store become StoreUnavailable; errors of a command do not."""
-        try:
-            yield
-        except FAILURES as error:
-            if not unavailable(error):
-                raise
-            raise unavailable_error(error) from error
-
-    @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
-        async with self._unavailable_on_failure(), asyncio.timeout(self.timeout):
-            if self._turns is None:
-                yield
-            else:
-                async with self._turns:
+        try:
+            async with asyncio.timeout(self.timeout):
+                if self._turns is None:
                     yield
+                else:
+                    async with self._turns:
+                        yield
+        except FAILURES as error:
+            _raise_as_unavailable(error)
 
     async def _call(self, awaitable: Awaitable[T]) -> T:
         async with self._guard():
@@ -245,7 +246,7 @@ class Store:
     async def _pipelined_run(self, commands: list[Command]) -> list[Any]:
         """Run commands in order in the shared pipeline; their replies. A script that Redis
         forgot (it restarted, or a replica took over) is sent again in full."""
-        # As `_unavailable_on_failure` does, without its generator: every tap comes this way.
+        # Not through `_guard`: its generator would cost every tap more than the rest of this.
         try:
             replies = await self._auto.execute_many(commands)
             forgotten = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
@@ -259,9 +260,7 @@ class Store:
                 for i, reply in zip(forgotten, again, strict=True):
                     replies[i] = reply
         except FAILURES as error:
-            if not unavailable(error):
-                raise
-            raise unavailable_error(error) from error
+            _raise_as_unavailable(error)
         for reply in replies:
             if isinstance(reply, Exception):
                 # A cluster client hands back a node's dropped connection or a refusal
